@@ -1,0 +1,207 @@
+//! Fault hooks for tests: fail or delay the next requests to a path, make an ops request
+//! end `Failed`, and count every request served (benchmarks report requests made).
+//!
+//! Reachable in-process through [`crate::SandboxHandle::faults`] and over HTTP (admin
+//! token only) at `POST /sandbox/faults` with a JSON body such as
+//! `{"failNext": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 2, "code": 503}}`,
+//! `{"delay": {"pathPrefix": "/api/v1", "count": 1, "millis": 500}}`,
+//! `{"failOpsRequest": {"namespace": "demo", "name": "x", "reason": "..."}}`;
+//! `GET /sandbox/requests` returns the request counts.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// What to do to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Serve it normally.
+    Pass,
+    /// Answer with this status code (a Status body with reason InternalError etc.).
+    Fail(u16),
+    /// Wait, then serve it.
+    Delay(Duration),
+}
+
+#[derive(Clone, Debug)]
+struct Rule {
+    method: Option<String>,
+    path_prefix: String,
+    remaining: u32,
+    action: Action,
+}
+
+/// The fault hooks of one sandbox.
+#[derive(Default)]
+pub struct Faults {
+    rules: Mutex<Vec<Rule>>,
+    ops_failures: Mutex<HashMap<(String, String), String>>,
+    counts: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl Faults {
+    /// Fail the next `count` requests whose path starts with `path_prefix` (and whose
+    /// method matches, if given) with HTTP `code`.
+    pub fn fail_next(&self, method: Option<&str>, path_prefix: &str, count: u32, code: u16) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Rule {
+                method: method.map(str::to_uppercase),
+                path_prefix: path_prefix.into(),
+                remaining: count,
+                action: Action::Fail(code),
+            });
+    }
+
+    /// Delay the next `count` requests whose path starts with `path_prefix`.
+    pub fn delay_next(&self, method: Option<&str>, path_prefix: &str, count: u32, delay: Duration) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Rule {
+                method: method.map(str::to_uppercase),
+                path_prefix: path_prefix.into(),
+                remaining: count,
+                action: Action::Delay(delay),
+            });
+    }
+
+    /// Decide what happens to a request (consumes one use of the first matching rule).
+    pub fn check(&self, method: &str, path: &str) -> Action {
+        let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = rules.iter().position(|r| {
+            r.remaining > 0
+                && path.starts_with(&r.path_prefix)
+                && r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        });
+        let Some(i) = hit else { return Action::Pass };
+        rules[i].remaining -= 1;
+        let action = rules[i].action.clone();
+        if rules[i].remaining == 0 {
+            rules.remove(i);
+        }
+        action
+    }
+
+    /// Make the ops request `namespace/name` (once created) end `Failed` with `reason`.
+    pub fn fail_ops_request(&self, namespace: &str, name: &str, reason: &str) {
+        self.ops_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.into(), name.into()), reason.into());
+    }
+
+    /// The failure planned for an ops request, if any (the simulated operator asks).
+    pub fn ops_failure(&self, namespace: &str, name: &str) -> Option<String> {
+        self.ops_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Count one served request.
+    pub fn record(&self, method: &str, path: &str) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((method.to_string(), path.to_string()))
+            .or_default() += 1;
+    }
+
+    /// Requests served so far, total.
+    pub fn total_requests(&self) -> u64 {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+
+    /// Requests served so far, by method and path (without query).
+    pub fn request_counts(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<_> = self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((m, p), n)| (m.clone(), p.clone(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Forget the counts.
+    pub fn reset_counts(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Apply a JSON command (the HTTP form of these hooks).
+    pub fn apply_json(&self, cmd: &Value) -> Result<(), String> {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
+        if let Some(f) = cmd.get("failNext") {
+            let prefix = s(f, "pathPrefix").ok_or("failNext.pathPrefix is required")?;
+            self.fail_next(
+                s(f, "method").as_deref(),
+                &prefix,
+                n(f, "count").unwrap_or(1) as u32,
+                n(f, "code").unwrap_or(500) as u16,
+            );
+        }
+        if let Some(f) = cmd.get("delay") {
+            let prefix = s(f, "pathPrefix").ok_or("delay.pathPrefix is required")?;
+            self.delay_next(
+                s(f, "method").as_deref(),
+                &prefix,
+                n(f, "count").unwrap_or(1) as u32,
+                Duration::from_millis(n(f, "millis").unwrap_or(1000)),
+            );
+        }
+        if let Some(f) = cmd.get("failOpsRequest") {
+            let ns = s(f, "namespace").ok_or("failOpsRequest.namespace is required")?;
+            let name = s(f, "name").ok_or("failOpsRequest.name is required")?;
+            self.fail_ops_request(
+                &ns,
+                &name,
+                &s(f, "reason").unwrap_or_else(|| "injected failure".into()),
+            );
+        }
+        if cmd.get("resetCounts").is_some() {
+            self.reset_counts();
+        }
+        Ok(())
+    }
+
+    /// The request counts as JSON.
+    pub fn counts_json(&self) -> Value {
+        json!({
+            "total": self.total_requests(),
+            "requests": self.request_counts().into_iter().map(|(m, p, n)| json!({"method": m, "path": p, "count": n})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fail_rule_hits_exactly_count_matching_requests() {
+        let f = Faults::default();
+        f.fail_next(Some("patch"), "/apis/x", 2, 503);
+        assert_eq!(f.check("GET", "/apis/x/y"), Action::Pass);
+        assert_eq!(f.check("PATCH", "/apis/x/y"), Action::Fail(503));
+        assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Fail(503));
+        assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Pass);
+    }
+}

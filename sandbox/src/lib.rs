@@ -1,0 +1,257 @@
+//! `rotate-sandbox`: a local Kubernetes API server for kubectl-rotate's tests and demo.
+//!
+//! It speaks the real Kubernetes REST protocol over HTTPS (generated CA, bearer-token auth)
+//! well enough that unmodified `kubectl` and kube-rs work against it, and it runs simulated
+//! KubeDB ops-manager and Azure Arc controllers so rotations really progress.
+//!
+//! Tests start it in-process on port 0:
+//! ```no_run
+//! let sb = rotate_sandbox::SandboxHandle::start(rotate_sandbox::Options::demo()).unwrap();
+//! println!("{} {}", sb.url(), sb.kubeconfig_path().display());
+//! ```
+
+pub mod admission;
+pub mod controllers;
+pub mod error;
+pub mod faults;
+pub mod fixtures;
+pub mod http;
+pub mod kubeconfig;
+pub mod openapi;
+pub mod proto;
+pub mod registry;
+pub mod selector;
+pub mod store;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::ApiError;
+pub use faults::Faults;
+pub use registry::{Registry, ResourceDef};
+pub use store::Store;
+
+/// The bearer token of the sandbox's admin user (written into the kubeconfig).
+pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
+/// A second user, `bob`, who is authenticated but allowed nothing beyond discovery (403s).
+pub const FORBIDDEN_TOKEN: &str = "sandbox-bob-token";
+
+/// Which objects the sandbox starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fixtures {
+    /// Only the `default` and `demo` namespaces.
+    Empty,
+    /// Namespace `demo` with MSSQLServer `mssql-demo`, Postgres `pg-demo` (Ready, auth
+    /// Secrets `<name>-auth`) and Arc SqlManagedInstance `sqlmi-demo` (Ready, login secret).
+    Demo,
+}
+
+/// How to start a sandbox.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Where to write the kubeconfig; `None` writes into a fresh temp dir owned by the handle.
+    pub kubeconfig: Option<PathBuf>,
+    /// Objects to start with.
+    pub fixtures: Fixtures,
+    /// Delay between the simulated operators' steps.
+    pub operator_delay: Duration,
+}
+
+impl Options {
+    /// Demo fixtures, port 0, a short operator delay suited to tests.
+    pub fn demo() -> Self {
+        Options {
+            port: 0,
+            kubeconfig: None,
+            fixtures: Fixtures::Demo,
+            operator_delay: Duration::from_millis(50),
+        }
+    }
+    /// No fixtures beyond the namespaces `default` and `demo`.
+    pub fn empty() -> Self {
+        Options { fixtures: Fixtures::Empty, ..Self::demo() }
+    }
+}
+
+/// Everything the running server shares between connections and controllers.
+pub struct Shared {
+    /// The object store.
+    pub store: Store,
+    /// The resource types served.
+    pub registry: Registry,
+    /// Test fault hooks.
+    pub faults: Faults,
+    /// Step delay of the simulated operators.
+    pub operator_delay: Duration,
+}
+
+/// A running sandbox, on a runtime of its own (so sync and async tests can both use it).
+/// Dropping the handle stops the server.
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    url: String,
+    kubeconfig: PathBuf,
+    _tmp: Option<TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SandboxHandle {
+    /// Start a sandbox on a background thread with its own tokio runtime; returns once it
+    /// accepts connections.
+    pub fn start(opts: Options) -> std::io::Result<SandboxHandle> {
+        let (tx_ready, rx_ready) = std::sync::mpsc::channel();
+        let (tx_stop, rx_stop) = tokio::sync::oneshot::channel::<()>();
+        let opts2 = opts.clone();
+        let thread = std::thread::Builder::new()
+            .name("rotate-sandbox".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = tx_ready.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match Server::bind(opts2).await {
+                        Ok(server) => {
+                            let info = (server.shared.clone(), server.addr, server.tls_ca_pem.clone());
+                            let _ = tx_ready.send(Ok(info));
+                            server.run_until(async { let _ = rx_stop.await; }).await;
+                        }
+                        Err(e) => {
+                            let _ = tx_ready.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let (shared, addr, ca_pem) = rx_ready
+            .recv()
+            .map_err(|_| std::io::Error::other("sandbox thread died"))??;
+        let url = format!("https://127.0.0.1:{}", addr.port());
+        let (kubeconfig, tmp) = match &opts.kubeconfig {
+            Some(p) => (p.clone(), None),
+            None => {
+                let tmp = TempDir::new()?;
+                (tmp.path().join("kubeconfig"), Some(tmp))
+            }
+        };
+        kubeconfig::write(&kubeconfig, &url, &ca_pem, ADMIN_TOKEN)?;
+        Ok(SandboxHandle {
+            shared,
+            addr,
+            url,
+            kubeconfig,
+            _tmp: tmp,
+            shutdown: Some(tx_stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    /// The socket address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// A kubeconfig (context `sandbox`, namespace `demo`, admin token) for this server.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+    /// Direct access to the object store (tests read and seed objects through it).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+    /// Fault hooks.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+    /// Everything shared by the server.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A bound, not yet running server (for the CLI and in-runtime use).
+pub struct Server {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// PEM of the generated CA, for kubeconfigs.
+    pub tls_ca_pem: String,
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl Server {
+    /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
+    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+        let registry = Registry::builtin();
+        let store = Store::new();
+        let shared = Arc::new(Shared {
+            store,
+            registry,
+            faults: Faults::default(),
+            operator_delay: opts.operator_delay,
+        });
+        fixtures::load(&shared, opts.fixtures);
+        let (acceptor, ca_pem) = tls::acceptor()?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+        let addr = listener.local_addr()?;
+        controllers::spawn_all(shared.clone());
+        Ok(Server { shared, addr, tls_ca_pem: ca_pem, listener, acceptor })
+    }
+
+    /// Serve until `stop` resolves.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) {
+        http::serve(self.listener, self.acceptor, self.shared, stop).await
+    }
+}
+
+/// A temp dir removed on drop (small, to avoid a dependency for one use).
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        let base = std::env::temp_dir();
+        for _ in 0..16 {
+            let p = base.join(format!("rotate-sandbox-{:016x}", rand::random::<u64>()));
+            if std::fs::create_dir(&p).is_ok() {
+                return Ok(TempDir(p));
+            }
+        }
+        Err(std::io::Error::other("cannot create a temp dir"))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,124 @@
+//! `rotate-sandbox serve --kubeconfig PATH [--fixtures demo] [--operator-delay DURATION]`
+//!
+//! Writes a kubeconfig (context `sandbox`, namespace `demo`), prints `ready <url>` on stdout
+//! once it accepts connections, and runs until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "rotate-sandbox",
+    version,
+    about = "A local Kubernetes API server with simulated KubeDB and Arc controllers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API on 127.0.0.1 until interrupted.
+    Serve {
+        /// Where to write the kubeconfig for this server.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Objects to start with.
+        #[arg(long, value_enum, default_value = "demo")]
+        fixtures: FixturesArg,
+        /// Delay between the simulated operators' steps (e.g. 500ms, 1s, 2m).
+        #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+        operator_delay: Duration,
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FixturesArg {
+    Demo,
+    Empty,
+}
+
+/// `500ms`, `2s`, `1m`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use e.g. 500ms, 2s, 1m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let Cmd::Serve {
+        kubeconfig,
+        fixtures,
+        operator_delay,
+        port,
+    } = cli.cmd;
+    let opts = rotate_sandbox::Options {
+        port,
+        kubeconfig: Some(kubeconfig.clone()),
+        fixtures: match fixtures {
+            FixturesArg::Demo => rotate_sandbox::Fixtures::Demo,
+            FixturesArg::Empty => rotate_sandbox::Fixtures::Empty,
+        },
+        operator_delay,
+    };
+    let server = match rotate_sandbox::Server::bind(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the sandbox: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let url = format!("https://127.0.0.1:{}", server.addr.port());
+    if let Err(e) = rotate_sandbox::kubeconfig::write(
+        &kubeconfig,
+        &url,
+        &server.tls_ca_pem,
+        rotate_sandbox::ADMIN_TOKEN,
+    ) {
+        eprintln!(
+            "error: cannot write the kubeconfig {}: {e}",
+            kubeconfig.display()
+        );
+        return std::process::ExitCode::from(1);
+    }
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "ready {url}");
+    let _ = out.flush();
+    server.run_until(shutdown_signal()).await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
