@@ -228,6 +228,19 @@ fn parse_object(ct: Option<&str>, body: &[u8], def: &ResourceDef) -> Result<Valu
     } else {
         parse_json(body)?
     };
+    // NB: core v1 Events always carry these fields, empty, when written without them
+    // (Go's struct has no omitempty on them; apiserver transcript 27).
+    if def.kind == "Event" && obj.is_object() {
+        for (k, v) in [
+            ("eventTime", Value::Null),
+            ("reportingComponent", json!("")),
+            ("reportingInstance", json!("")),
+        ] {
+            if obj.get(k).is_none() {
+                obj[k] = v;
+            }
+        }
+    }
     // A Secret's stringData is folded into base64 data on write (transcript 09).
     if def.kind == "Secret" {
         if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
@@ -383,12 +396,11 @@ fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
         .in_group_version(group, version)
         .flat_map(Registry::api_resource_json)
         .collect();
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
+    if group.is_empty() {
+        // NB: the core group's list carries no apiVersion (apiserver transcript 07).
+        return json!({"kind": "APIResourceList", "groupVersion": version, "resources": resources});
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{group}/{version}"), "resources": resources})
 }
 
 fn aggregated(reg: &Registry, core: bool) -> Response<Body> {
@@ -820,6 +832,12 @@ fn list(
     }
     if table {
         let mut tb = to_table(t.def, &items, query, rv);
+        // NB: a Table names `continue` only when there is a next page (transcript 14).
+        if !more {
+            if let Some(m) = meta.as_object_mut() {
+                m.remove("continue");
+            }
+        }
         tb["metadata"] = meta;
         return Ok(json_response(200, &tb));
     }

@@ -60,6 +60,9 @@ pub struct Options {
     pub fixtures: Fixtures,
     /// Delay between the simulated operators' steps.
     pub operator_delay: Duration,
+    /// Run the simulated KubeDB and Arc controllers (off only to compare with transcripts
+    /// recorded from a server without controllers).
+    pub controllers: bool,
 }
 
 impl Options {
@@ -70,11 +73,15 @@ impl Options {
             kubeconfig: None,
             fixtures: Fixtures::Demo,
             operator_delay: Duration::from_millis(50),
+            controllers: true,
         }
     }
     /// No fixtures beyond the namespaces `default` and `demo`.
     pub fn empty() -> Self {
-        Options { fixtures: Fixtures::Empty, ..Self::demo() }
+        Options {
+            fixtures: Fixtures::Empty,
+            ..Self::demo()
+        }
     }
 }
 
@@ -126,9 +133,17 @@ impl SandboxHandle {
                 rt.block_on(async move {
                     match Server::bind(opts2).await {
                         Ok(server) => {
-                            let info = (server.shared.clone(), server.addr, server.tls_ca_pem.clone());
+                            let info = (
+                                server.shared.clone(),
+                                server.addr,
+                                server.tls_ca_pem.clone(),
+                            );
                             let _ = tx_ready.send(Ok(info));
-                            server.run_until(async { let _ = rx_stop.await; }).await;
+                            server
+                                .run_until(async {
+                                    let _ = rx_stop.await;
+                                })
+                                .await;
                         }
                         Err(e) => {
                             let _ = tx_ready.send(Err(e));
@@ -223,8 +238,16 @@ impl Server {
         let (acceptor, ca_pem) = tls::acceptor()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
-        controllers::spawn_all(shared.clone());
-        Ok(Server { shared, addr, tls_ca_pem: ca_pem, listener, acceptor })
+        if opts.controllers {
+            controllers::spawn_all(shared.clone());
+        }
+        Ok(Server {
+            shared,
+            addr,
+            tls_ca_pem: ca_pem,
+            listener,
+            acceptor,
+        })
     }
 
     /// Serve until `stop` resolves.

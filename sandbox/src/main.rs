@@ -81,6 +81,7 @@ async fn main() -> std::process::ExitCode {
             FixturesArg::Empty => rotate_sandbox::Fixtures::Empty,
         },
         operator_delay,
+        controllers: true,
     };
     let server = match rotate_sandbox::Server::bind(opts).await {
         Ok(s) => s,

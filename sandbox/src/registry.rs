@@ -81,7 +81,12 @@ impl ResourceDef {
     }
     /// Discovery verbs.
     pub fn verbs(&self) -> Vec<&'static str> {
-        if self.kind == "Event" || self.kind == "Secret" || self.kind == "Pod" || self.custom {
+        // NB: namespaces are the one served type without deletecollection.
+        if self.kind == "Namespace" {
+            vec![
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else {
             vec![
                 "create",
                 "delete",
@@ -91,10 +96,6 @@ impl ResourceDef {
                 "patch",
                 "update",
                 "watch",
-            ]
-        } else {
-            vec![
-                "create", "delete", "get", "list", "patch", "update", "watch",
             ]
         }
     }
@@ -160,6 +161,17 @@ fn kubedb_required(kind: &str) -> Vec<String> {
         .chain(extra.iter().copied())
         .map(String::from)
         .collect()
+}
+
+/// Discovery categories as KubeDB's CRDs declare them (apiserver transcript 03).
+fn kubedb_categories(kind: &str, is_ops: bool) -> Vec<String> {
+    let c: &[&str] = match kind {
+        _ if is_ops => &["ops", "kubedb", "appscode"],
+        "Oracle" => &["datastore", "oracle", "all"],
+        "Qdrant" | "Weaviate" => &["datastore", "vectordb", "kubedb", "appscode", "all"],
+        _ => &["datastore", "kubedb", "appscode", "all"],
+    };
+    s(c)
 }
 
 fn s(v: &[&str]) -> Vec<String> {
@@ -242,9 +254,11 @@ impl Registry {
                 };
             }
         }
+        // Served versions as a real cluster with the Arc CRDs serves them (apiserver
+        // transcript 03): sqlmanagedinstances skip v1beta2, which only has dags.
         defs.push(ResourceDef {
             group: "sql.arcdata.microsoft.com".into(),
-            versions: s(&["v2", "v1", "v1beta2", "v1beta1"]),
+            versions: s(&["v2", "v1", "v1beta1"]),
             kind: "SqlManagedInstance".into(),
             plural: "sqlmanagedinstances".into(),
             singular: "sqlmanagedinstance".into(),
@@ -264,6 +278,21 @@ impl Registry {
                     path: "spec.update.managedCredentialsGeneration",
                 },
             ],
+            required: vec![],
+            ops_types: vec![],
+            custom: true,
+        });
+        defs.push(ResourceDef {
+            group: "sql.arcdata.microsoft.com".into(),
+            versions: s(&["v1beta2", "v1beta1"]),
+            kind: "Dag".into(),
+            plural: "dags".into(),
+            singular: "dag".into(),
+            short_names: s(&["dag"]),
+            namespaced: true,
+            status_subresource: true,
+            categories: vec![],
+            columns: vec![],
             required: vec![],
             ops_types: vec![],
             custom: true,
@@ -305,11 +334,7 @@ impl Registry {
                     .collect(),
                 namespaced: true,
                 status_subresource: true,
-                categories: if is_ops {
-                    s(&["ops", "kubedb", "appscode"])
-                } else {
-                    s(&["datastore", "kubedb", "appscode", "all"])
-                },
+                categories: kubedb_categories(kind, is_ops),
                 columns: if is_ops {
                     vec![
                         Column {
@@ -424,6 +449,7 @@ impl Registry {
         if !d.categories.is_empty() {
             main["categories"] = json!(d.categories);
         }
+        main["storageVersionHash"] = json!(storage_version_hash(d));
         let mut out = vec![main];
         if d.status_subresource {
             out.push(json!({
@@ -485,6 +511,17 @@ impl Registry {
         }
         r
     }
+}
+
+/// An opaque, stable 8-byte hash of the storage version, base64 like the apiserver's.
+fn storage_version_hash(d: &ResourceDef) -> String {
+    use base64::Engine;
+    // FNV-1a: stable across runs (std's hasher is randomly seeded).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{}/{}/{}", d.group, d.preferred_version(), d.kind).bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    base64::engine::general_purpose::STANDARD.encode(h.to_be_bytes())
 }
 
 /// `kubedb.com/v1` -> (`kubedb.com`, `v1`); `v1` -> (``, `v1`).

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The demo: start the sandbox cluster (KubeDB + Arc simulated), then rotate and roll back
+# credentials with `kubectl rotate`, showing kubectl-style tables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kubectl_dir="$(bash scripts/ensure-kubectl.sh)"
+cargo build --release --quiet --bin kubectl-rotate --bin rotate-sandbox
+export PATH="$PWD/target/release:$kubectl_dir:$PATH"
+work="$(mktemp -d)"
+export KUBECONFIG="$work/kubeconfig"
+rotate-sandbox serve --kubeconfig "$KUBECONFIG" --fixtures demo --operator-delay 300ms >"$work/sandbox.out" 2>&1 &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do grep -q '^ready ' "$work/sandbox.out" && break; sleep 0.1; done
+echo "# sandbox: $(cat "$work/sandbox.out")"
+run() { echo; echo "\$ $*"; "$@"; }
+run kubectl plugin list
+run kubectl get sqlmi,mssqlservers,postgreses -n demo
+run kubectl rotate auth sqlmi/sqlmi-demo -n demo --wait
+run kubectl rotate rollback sqlmi/sqlmi-demo -n demo --wait
+run kubectl rotate auth pg/pg-demo -n demo --wait
+run kubectl rotate rollback pg/pg-demo -n demo --wait
+run kubectl rotate auth ms/mssql-demo -n demo --wait
+run kubectl get postgresopsrequests,mssqlserveropsrequests -n demo
