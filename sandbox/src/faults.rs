@@ -105,6 +105,15 @@ impl Faults {
             .cloned()
     }
 
+    /// Forget the failure planned for `namespace/name` (the Arc controller uses a planned
+    /// failure once, so the next generation bump can succeed).
+    pub fn clear_ops_failure(&self, namespace: &str, name: &str) {
+        self.ops_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
     /// Count one served request.
     pub fn record(&self, method: &str, path: &str) {
         *self

@@ -139,10 +139,7 @@ fn utf8(b: &[u8]) -> Result<String, ApiError> {
 
 fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), ApiError> {
     let mut r = Reader { buf: b, pos: 0 };
-    let (mut k, mut v) = (
-        String::new(),
-        if bytes_value { json!("") } else { json!("") },
-    );
+    let (mut k, mut v) = (String::new(), json!(""));
     while let Some((f, w)) = r.tag()? {
         match (f, w) {
             (1, 2) => k = utf8(r.bytes()?)?,

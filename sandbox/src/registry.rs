@@ -318,7 +318,7 @@ impl Registry {
                 .map(|v| v.trim_end_matches('*').to_string())
                 .collect();
             // Highest-priority version first (v1 > v1alpha2), as discovery's preferred version.
-            vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
             let is_ops = group == "ops.kubedb.com";
             let db_kind = kind.trim_end_matches("OpsRequest");
             defs.push(ResourceDef {
@@ -396,7 +396,7 @@ impl Registry {
             }
         }
         for (_, vs) in out.iter_mut() {
-            vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         out
     }
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn ga_versions_outrank_beta_and_alpha() {
         let mut v = vec!["v1alpha2", "v1", "v1beta2", "v2", "v1beta1"];
-        v.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        v.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(v, vec!["v2", "v1", "v1beta2", "v1beta1", "v1alpha2"]);
     }
 

@@ -64,6 +64,9 @@ pub enum Part {
 
 type Key = (String, String, String);
 
+/// A receiver of committed changes.
+pub type ChangeReceiver = broadcast::Receiver<Arc<Change>>;
+
 struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Value>,
@@ -571,10 +574,7 @@ impl Store {
 
     /// Changes after `rv` still in history, plus a receiver for later ones, taken
     /// atomically so nothing is missed or doubled. `Err` = 410 Expired.
-    pub fn watch_from(
-        &self,
-        rv: u64,
-    ) -> Result<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>), ApiError> {
+    pub fn watch_from(&self, rv: u64) -> Result<(Vec<Arc<Change>>, ChangeReceiver), ApiError> {
         let inner = self.lock();
         if rv < inner.compacted {
             return Err(ApiError::expired(rv, inner.compacted));

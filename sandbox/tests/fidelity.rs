@@ -328,10 +328,8 @@ async fn every_recorded_apiserver_answer_is_reproduced_by_the_sandbox() {
                     .cloned()
             };
             match (find(w), find(g)) {
-                (Some(wg), Some(gg)) => {
-                    if wg != gg {
-                        d.push(format!("group {group}: want {wg}, got {gg}"))
-                    }
+                (Some(wg), Some(gg)) if wg != gg => {
+                    d.push(format!("group {group}: want {wg}, got {gg}"))
                 }
                 (Some(_), None) => d.push(format!("group {group}: missing")),
                 _ => {}

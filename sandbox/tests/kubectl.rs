@@ -59,15 +59,33 @@ fn kubectl_reads_the_demo_fixtures_as_on_a_real_cluster() {
     for name in ["sqlmi-demo", "mssql-demo", "pg-demo"] {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
-    assert!(out.contains("Ready"), "phases shown through the CRD printer columns:\n{out}");
+    assert!(
+        out.contains("Ready"),
+        "phases shown through the CRD printer columns:\n{out}"
+    );
     let yaml = ok(kc, &["get", "ms", "mssql-demo", "-n", "demo", "-o", "yaml"]);
-    assert!(yaml.contains("kind: MSSQLServer") && yaml.contains("apiVersion: kubedb.com/v1alpha2"), "{yaml}");
-    assert!(yaml.contains("tls:"), "an MSSQLServer a real server accepts has spec.tls:\n{yaml}");
+    assert!(
+        yaml.contains("kind: MSSQLServer") && yaml.contains("apiVersion: kubedb.com/v1alpha2"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("tls:"),
+        "an MSSQLServer a real server accepts has spec.tls:\n{yaml}"
+    );
     let res = ok(kc, &["api-resources"]);
-    for line in ["sqlmanagedinstances", "sqlmi", "postgresopsrequests", "pgops", "mssqlservers"] {
+    for line in [
+        "sqlmanagedinstances",
+        "sqlmi",
+        "postgresopsrequests",
+        "pgops",
+        "mssqlservers",
+    ] {
         assert!(res.contains(line), "api-resources lacks {line}:\n{res}");
     }
-    let names = ok(kc, &["api-resources", "--api-group=kubedb.com", "-o", "name"]);
+    let names = ok(
+        kc,
+        &["api-resources", "--api-group=kubedb.com", "-o", "name"],
+    );
     assert_eq!(names.lines().count(), 32, "{names}");
 }
 
@@ -79,23 +97,45 @@ fn kubectl_creates_applies_patches_watches_and_deletes() {
     ok(
         kc,
         &[
-            "create", "secret", "generic", "s1", "-n", "kt", "--type=kubernetes.io/basic-auth",
-            "--from-literal=username=sa", "--from-literal=password=Xx1xxxxxx",
+            "create",
+            "secret",
+            "generic",
+            "s1",
+            "-n",
+            "kt",
+            "--type=kubernetes.io/basic-auth",
+            "--from-literal=username=sa",
+            "--from-literal=password=Xx1xxxxxx",
         ],
     );
-    assert_eq!(jsonpath(kc, &["get", "secret", "s1", "-n", "kt"], "{.data.password}"), "WHgxeHh4eHh4");
-    assert_eq!(jsonpath(kc, &["get", "secret", "s1", "-n", "kt"], "{.type}"), "kubernetes.io/basic-auth");
+    assert_eq!(
+        jsonpath(kc, &["get", "secret", "s1", "-n", "kt"], "{.data.password}"),
+        "WHgxeHh4eHh4"
+    );
+    assert_eq!(
+        jsonpath(kc, &["get", "secret", "s1", "-n", "kt"], "{.type}"),
+        "kubernetes.io/basic-auth"
+    );
 
     // Every minimal object a real server accepted is accepted here.
-    let yaml = include_str!("../data/kubedb-minimal-objects.yaml").replace("namespace: NS", "namespace: kt");
+    let yaml = include_str!("../data/kubedb-minimal-objects.yaml")
+        .replace("namespace: NS", "namespace: kt");
     let dir = std::env::temp_dir().join(format!("sandbox-kubectl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("objects.yaml");
     std::fs::write(&file, &yaml).unwrap();
     let out = ok(kc, &["apply", "-f", file.to_str().unwrap()]);
-    assert_eq!(out.lines().filter(|l| l.ends_with(" created")).count(), 30, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" created")).count(),
+        30,
+        "{out}"
+    );
     let again = ok(kc, &["apply", "-f", file.to_str().unwrap()]);
-    assert_eq!(again.lines().filter(|l| l.ends_with(" unchanged")).count(), 30, "{again}");
+    assert_eq!(
+        again.lines().filter(|l| l.ends_with(" unchanged")).count(),
+        30,
+        "{again}"
+    );
 
     // An MSSQLServer without spec.tls is refused, as KubeDB's schema requires it.
     let bad = dir.join("bad.yaml");
@@ -106,32 +146,122 @@ fn kubectl_creates_applies_patches_watches_and_deletes() {
     .unwrap();
     let out = kubectl(kc, &["apply", "-f", bad.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.tls"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.tls"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    ok(kc, &["patch", "pg", "postgres-1", "-n", "kt", "--type", "merge", "-p", r#"{"metadata":{"labels":{"team":"a"}}}"#]);
-    assert!(ok(kc, &["get", "pg", "-n", "kt", "-l", "team=a", "-o", "name"]).contains("postgres-1"));
-    assert!(ok(kc, &["get", "pg", "-n", "kt", "-l", "team=b", "-o", "name"]).trim().is_empty());
-    ok(kc, &["patch", "pg", "postgres-1", "-n", "kt", "--subresource=status", "--type", "merge", "-p", r#"{"status":{"phase":"Ready"}}"#]);
-    assert_eq!(jsonpath(kc, &["get", "pg", "postgres-1", "-n", "kt"], "{.status.phase}"), "Ready");
+    ok(
+        kc,
+        &[
+            "patch",
+            "pg",
+            "postgres-1",
+            "-n",
+            "kt",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"labels":{"team":"a"}}}"#,
+        ],
+    );
+    assert!(
+        ok(kc, &["get", "pg", "-n", "kt", "-l", "team=a", "-o", "name"]).contains("postgres-1")
+    );
+    assert!(
+        ok(kc, &["get", "pg", "-n", "kt", "-l", "team=b", "-o", "name"])
+            .trim()
+            .is_empty()
+    );
+    ok(
+        kc,
+        &[
+            "patch",
+            "pg",
+            "postgres-1",
+            "-n",
+            "kt",
+            "--subresource=status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Ready"}}"#,
+        ],
+    );
+    assert_eq!(
+        jsonpath(
+            kc,
+            &["get", "pg", "postgres-1", "-n", "kt"],
+            "{.status.phase}"
+        ),
+        "Ready"
+    );
     // Status written through the main resource is ignored, as with a status subresource.
-    ok(kc, &["patch", "pg", "postgres-1", "-n", "kt", "--type", "merge", "-p", r#"{"status":{"phase":"Halted"}}"#]);
-    assert_eq!(jsonpath(kc, &["get", "pg", "postgres-1", "-n", "kt"], "{.status.phase}"), "Ready");
+    ok(
+        kc,
+        &[
+            "patch",
+            "pg",
+            "postgres-1",
+            "-n",
+            "kt",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"Halted"}}"#,
+        ],
+    );
+    assert_eq!(
+        jsonpath(
+            kc,
+            &["get", "pg", "postgres-1", "-n", "kt"],
+            "{.status.phase}"
+        ),
+        "Ready"
+    );
 
     // A watch sees a change made meanwhile.
     let mut watch = Command::new(kubectl_bin())
-        .args(["get", "pg", "postgres-1", "-n", "kt", "--watch", "-o", "jsonpath={.status.phase}{\"\\n\"}"])
+        .args([
+            "get",
+            "pg",
+            "postgres-1",
+            "-n",
+            "kt",
+            "--watch",
+            "-o",
+            "jsonpath={.status.phase}{\"\\n\"}",
+        ])
         .env("KUBECONFIG", kc)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    ok(kc, &["patch", "pg", "postgres-1", "-n", "kt", "--subresource=status", "--type", "merge", "-p", r#"{"status":{"phase":"NotReady"}}"#]);
+    ok(
+        kc,
+        &[
+            "patch",
+            "pg",
+            "postgres-1",
+            "-n",
+            "kt",
+            "--subresource=status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"phase":"NotReady"}}"#,
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1000));
     let _ = watch.kill();
     let out = watch.wait_with_output().unwrap();
     let seen = String::from_utf8_lossy(&out.stdout);
-    assert!(seen.lines().any(|l| l == "NotReady"), "the watch did not see the change: {seen:?}");
+    assert!(
+        seen.lines().any(|l| l == "NotReady"),
+        "the watch did not see the change: {seen:?}"
+    );
 
     ok(kc, &["delete", "pg", "postgres-1", "-n", "kt"]);
     let gone = kubectl(kc, &["get", "pg", "postgres-1", "-n", "kt"]);
@@ -145,7 +275,11 @@ fn kubectl_creates_applies_patches_watches_and_deletes() {
 fn a_rotate_auth_ops_request_made_with_kubectl_reaches_successful_and_rotates_the_secret() {
     let sb = SandboxHandle::start(Options::demo()).unwrap();
     let kc = sb.kubeconfig_path();
-    let before = jsonpath(kc, &["get", "secret", "pg-demo-auth", "-n", "demo"], "{.data.password}");
+    let before = jsonpath(
+        kc,
+        &["get", "secret", "pg-demo-auth", "-n", "demo"],
+        "{.data.password}",
+    );
     let dir = std::env::temp_dir().join(format!("sandbox-ops-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("ops.yaml");
@@ -155,42 +289,105 @@ fn a_rotate_auth_ops_request_made_with_kubectl_reaches_successful_and_rotates_th
     )
     .unwrap();
     ok(kc, &["create", "-f", file.to_str().unwrap()]);
-    wait_for("the ops request to succeed", Duration::from_secs(30), || {
-        jsonpath(kc, &["get", "pgops", "pg-rotate", "-n", "demo"], "{.status.phase}") == "Successful"
-    });
-    let types = jsonpath(kc, &["get", "pgops", "pg-rotate", "-n", "demo"], "{.status.conditions[*].type}");
+    wait_for(
+        "the ops request to succeed",
+        Duration::from_secs(30),
+        || {
+            jsonpath(
+                kc,
+                &["get", "pgops", "pg-rotate", "-n", "demo"],
+                "{.status.phase}",
+            ) == "Successful"
+        },
+    );
+    let types = jsonpath(
+        kc,
+        &["get", "pgops", "pg-rotate", "-n", "demo"],
+        "{.status.conditions[*].type}",
+    );
     let types: Vec<&str> = types.split_whitespace().collect();
     assert_eq!(
         &types[..5],
-        &["RotateAuth", "DatabasePauseSucceeded", "UpdateCredential", "UpdatePetSets", "RestartNodes"],
+        &[
+            "RotateAuth",
+            "DatabasePauseSucceeded",
+            "UpdateCredential",
+            "UpdatePetSets",
+            "RestartNodes"
+        ],
         "conditions in documented order: {types:?}"
     );
     assert!(types.contains(&"CheckPodRunning--pg-demo-0"), "{types:?}");
-    let prev = jsonpath(kc, &["get", "secret", "pg-demo-auth", "-n", "demo"], "{.data.password\\.prev}");
-    let now = jsonpath(kc, &["get", "secret", "pg-demo-auth", "-n", "demo"], "{.data.password}");
+    let prev = jsonpath(
+        kc,
+        &["get", "secret", "pg-demo-auth", "-n", "demo"],
+        "{.data.password\\.prev}",
+    );
+    let now = jsonpath(
+        kc,
+        &["get", "secret", "pg-demo-auth", "-n", "demo"],
+        "{.data.password}",
+    );
     assert_eq!(prev, before, "the old password is kept as password.prev");
     assert_ne!(now, before, "a new password was generated");
-    assert!(!jsonpath(kc, &["get", "pg", "pg-demo", "-n", "demo"], "{.status.authSecret.lastUpdateTimestamp}").is_empty());
+    assert!(!jsonpath(
+        kc,
+        &["get", "pg", "pg-demo", "-n", "demo"],
+        "{.status.authSecret.lastUpdateTimestamp}"
+    )
+    .is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bumping_the_arc_generation_with_kubectl_patch_goes_updating_then_ready() {
-    let sb = SandboxHandle::start(Options { operator_delay: Duration::from_millis(400), ..Options::demo() }).unwrap();
+    let sb = SandboxHandle::start(Options {
+        operator_delay: Duration::from_millis(400),
+        ..Options::demo()
+    })
+    .unwrap();
     let kc = sb.kubeconfig_path();
-    let gen0: i64 = jsonpath(kc, &["get", "sqlmi", "sqlmi-demo", "-n", "demo"], "{.metadata.generation}").parse().unwrap();
+    let gen0: i64 = jsonpath(
+        kc,
+        &["get", "sqlmi", "sqlmi-demo", "-n", "demo"],
+        "{.metadata.generation}",
+    )
+    .parse()
+    .unwrap();
     ok(
         kc,
-        &["patch", "sqlmi", "sqlmi-demo", "-n", "demo", "--type", "merge", "-p", r#"{"spec":{"update":{"managedCredentialsGeneration":1}}}"#],
+        &[
+            "patch",
+            "sqlmi",
+            "sqlmi-demo",
+            "-n",
+            "demo",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"update":{"managedCredentialsGeneration":1}}}"#,
+        ],
     );
     let mut saw_updating = false;
-    wait_for("Ready with observedGeneration caught up", Duration::from_secs(30), || {
-        let state = jsonpath(kc, &["get", "sqlmi", "sqlmi-demo", "-n", "demo"], "{.status.state}");
-        saw_updating |= state == "Updating";
-        let observed: i64 = jsonpath(kc, &["get", "sqlmi", "sqlmi-demo", "-n", "demo"], "{.status.observedGeneration}")
+    wait_for(
+        "Ready with observedGeneration caught up",
+        Duration::from_secs(30),
+        || {
+            let state = jsonpath(
+                kc,
+                &["get", "sqlmi", "sqlmi-demo", "-n", "demo"],
+                "{.status.state}",
+            );
+            saw_updating |= state == "Updating";
+            let observed: i64 = jsonpath(
+                kc,
+                &["get", "sqlmi", "sqlmi-demo", "-n", "demo"],
+                "{.status.observedGeneration}",
+            )
             .parse()
             .unwrap_or(0);
-        state == "Ready" && observed == gen0 + 1
-    });
+            state == "Ready" && observed == gen0 + 1
+        },
+    );
     assert!(saw_updating, "the instance went through Updating");
 }
