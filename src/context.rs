@@ -1,0 +1,69 @@
+//! The cluster connection: kubeconfig, context, namespace and timeouts, as kubectl picks them.
+
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::cli::KubeArgs;
+use crate::error::{Error, Result};
+
+/// A client and the namespace commands act in.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The API client.
+    pub client: Client,
+    /// `-n`, else the context's namespace, else `default`.
+    pub namespace: String,
+    /// `--request-timeout`, if not 0.
+    pub request_timeout: Option<Duration>,
+}
+
+impl Ctx {
+    /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
+    /// `--context`, else the current context.
+    pub async fn connect(args: &KubeArgs) -> Result<Ctx> {
+        let kubeconfig = match &args.kubeconfig {
+            Some(path) => Kubeconfig::read_from(path),
+            None => Kubeconfig::read(),
+        }
+        .map_err(|source| Error::Kubeconfig { source })?;
+        let options = KubeConfigOptions {
+            context: args.context.clone(),
+            ..Default::default()
+        };
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|source| Error::Kubeconfig { source })?;
+        // NB: kube's built-in retry also retries POST and PATCH on 503/504, which could
+        // replay a write that did land; we retry ourselves, only where it is safe.
+        config.default_retry = false;
+        let request_timeout = Some(args.request_timeout.get()).filter(|d| !d.is_zero());
+        if let Some(t) = request_timeout {
+            config.connect_timeout = Some(t);
+            config.read_timeout = Some(t);
+            config.write_timeout = Some(t);
+        }
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        crate::target::validate_name(&namespace)
+            .map_err(|_| Error::Usage(format!("invalid namespace {namespace:?}")))?;
+        let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
+        Ok(Ctx {
+            client,
+            namespace,
+            request_timeout,
+        })
+    }
+
+    /// How long one watch request may stay open: under the read timeout, so a quiet watch
+    /// ends cleanly and is renewed instead of failing.
+    pub fn watch_timeout_secs(&self) -> u32 {
+        match self.request_timeout {
+            Some(t) => (t.as_secs().saturating_sub(1)).clamp(1, 290) as u32,
+            None => 290,
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Credentials: a password type that never prints, engine password policies, and reading
+//! current/previous credentials out of auth Secrets.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::ByteString;
+
+use crate::engines::{EngineSpec, PasswordPolicy, PrevLayout};
+
+/// What every redacted value prints as.
+pub const REDACTED: &str = "********";
+
+/// A password. Debug and Display print `********`; [`Password::expose`] is the only way to
+/// the value, so every use of it is visible in review.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Password {
+        Password(value.into())
+    }
+
+    /// The value itself. Only for sending to the API server, never for output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// A username and password pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// The username (not secret).
+    pub username: String,
+    /// The password.
+    pub password: Password,
+}
+
+/// Secret data keys of a basic-auth Secret.
+pub const USERNAME_KEY: &str = "username";
+/// Secret data key of the password.
+pub const PASSWORD_KEY: &str = "password";
+
+/// A Secret's `data` as UTF-8 strings; keys whose value is not UTF-8 are left out.
+pub fn decode_data(data: Option<&BTreeMap<String, ByteString>>) -> BTreeMap<String, String> {
+    data.into_iter()
+        .flatten()
+        .filter_map(|(k, v)| String::from_utf8(v.0.clone()).ok().map(|s| (k.clone(), s)))
+        .collect()
+}
+
+/// Checks a password against an engine's policy; the error says what is missing, never the value.
+pub fn check_policy(
+    policy: PasswordPolicy,
+    username: &str,
+    password: &Password,
+) -> Result<(), String> {
+    let p = password.expose();
+    if p.is_empty() {
+        return Err("the password is empty".into());
+    }
+    let upper = p.chars().any(|c| c.is_ascii_uppercase());
+    let lower = p.chars().any(|c| c.is_ascii_lowercase());
+    let digit = p.chars().any(|c| c.is_ascii_digit());
+    let mixed = |who: &str| -> Result<(), String> {
+        if upper && lower && digit {
+            Ok(())
+        } else {
+            Err(format!(
+                "{who} passwords need upper-case letters, lower-case letters and digits"
+            ))
+        }
+    };
+    match policy {
+        PasswordPolicy::Any => Ok(()),
+        PasswordPolicy::Mssql => mixed("SQL Server"),
+        PasswordPolicy::Neo4j => {
+            if p.chars().count() < 8 {
+                Err("Neo4j passwords need at least 8 characters".into())
+            } else if p == username {
+                Err("Neo4j passwords must differ from the username".into())
+            } else {
+                Ok(())
+            }
+        }
+        PasswordPolicy::HanaDb => {
+            if !p.chars().all(|c| c.is_ascii_alphanumeric()) {
+                Err("HanaDB passwords may hold ASCII letters and digits only".into())
+            } else if p.len() < 8 {
+                Err("HanaDB passwords need at least 8 characters".into())
+            } else if !p.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                Err("HanaDB passwords must start with a letter".into())
+            } else {
+                mixed("HanaDB")
+            }
+        }
+    }
+}
+
+/// The previous credential kept in an auth Secret after a RotateAuth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Previous {
+    /// A previous credential that can be rolled back to.
+    Found(Credential),
+    /// None kept (no rotation happened yet, or the keys are incomplete): names what is missing.
+    Missing(String),
+    /// The engine keeps it in a form a basic-auth Secret cannot carry back.
+    Unsupported(String),
+}
+
+/// Reads the previous credential out of an auth Secret's data, per the engine's layout.
+pub fn previous(engine: &EngineSpec, data: &BTreeMap<String, String>) -> Previous {
+    match engine.prev {
+        PrevLayout::UserPass => match (data.get("username.prev"), data.get("password.prev")) {
+            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => {
+                Previous::Found(Credential { username: u.clone(), password: Password::new(p.clone()) })
+            }
+            _ => Previous::Missing("username.prev and password.prev".into()),
+        },
+        // NB: DocumentDB keeps no username.prev; its username cannot change, so the current one is it.
+        PrevLayout::PasswordOnly => match (data.get(USERNAME_KEY), data.get("password.prev")) {
+            (Some(u), Some(p)) if !p.is_empty() => {
+                Previous::Found(Credential { username: u.clone(), password: Password::new(p.clone()) })
+            }
+            _ => Previous::Missing("username and password.prev".into()),
+        },
+        PrevLayout::MemcachedAuthData => Previous::Unsupported(
+            "Memcached keeps its previous credential as authData.prev, which a basic-auth Secret cannot carry".into(),
+        ),
+        PrevLayout::PrevSuffix => Previous::Unsupported(
+            "Weaviate keeps its previous keys under -PREV names, which a basic-auth Secret cannot carry".into(),
+        ),
+        PrevLayout::None => Previous::Unsupported(format!("{} keeps no previous credential", engine.kind)),
+        PrevLayout::NotApplicable => Previous::Unsupported(format!("{} has no auth Secret", engine.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::find;
+
+    fn pw(s: &str) -> Password {
+        Password::new(s)
+    }
+
+    #[test]
+    fn a_password_never_prints_its_value() {
+        let p = pw("Sup3rSecret");
+        assert_eq!(format!("{p}"), REDACTED);
+        assert_eq!(format!("{p:?}"), REDACTED);
+        let c = Credential {
+            username: "sa".into(),
+            password: p,
+        };
+        assert!(!format!("{c:?}").contains("Sup3rSecret"));
+    }
+
+    #[test]
+    fn mssql_passwords_need_upper_lower_and_digits() {
+        assert!(check_policy(PasswordPolicy::Mssql, "sa", &pw("Abcdef12")).is_ok());
+        let e = check_policy(PasswordPolicy::Mssql, "sa", &pw("abcdef12")).unwrap_err();
+        assert!(e.contains("upper-case"), "{e}");
+        assert!(!e.contains("abcdef12"));
+    }
+
+    #[test]
+    fn neo4j_passwords_need_eight_characters_and_differ_from_the_user() {
+        assert!(check_policy(PasswordPolicy::Neo4j, "neo4j", &pw("short")).is_err());
+        assert!(check_policy(PasswordPolicy::Neo4j, "neo4jneo4j", &pw("neo4jneo4j")).is_err());
+        assert!(check_policy(PasswordPolicy::Neo4j, "neo4j", &pw("longenough")).is_ok());
+    }
+
+    #[test]
+    fn hanadb_passwords_are_alphanumeric_start_with_a_letter_and_mix_cases_and_digits() {
+        assert!(check_policy(PasswordPolicy::HanaDb, "SYSTEM", &pw("Abcdefg1")).is_ok());
+        assert!(check_policy(PasswordPolicy::HanaDb, "SYSTEM", &pw("1Abcdefg")).is_err());
+        assert!(check_policy(PasswordPolicy::HanaDb, "SYSTEM", &pw("Abc-efg1")).is_err());
+        assert!(check_policy(PasswordPolicy::HanaDb, "SYSTEM", &pw("Abcde1")).is_err());
+        assert!(check_policy(PasswordPolicy::HanaDb, "SYSTEM", &pw("abcdefg1")).is_err());
+    }
+
+    #[test]
+    fn empty_passwords_fail_every_policy() {
+        assert!(check_policy(PasswordPolicy::Any, "u", &pw("")).is_err());
+    }
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn previous_credentials_are_read_per_engine_layout() {
+        let pg = find("pg").unwrap();
+        let d = data(&[
+            ("username", "postgres"),
+            ("password", "new"),
+            ("username.prev", "postgres"),
+            ("password.prev", "old"),
+        ]);
+        assert_eq!(
+            previous(pg, &d),
+            Previous::Found(Credential {
+                username: "postgres".into(),
+                password: pw("old")
+            })
+        );
+        assert!(matches!(
+            previous(pg, &data(&[("username", "postgres")])),
+            Previous::Missing(_)
+        ));
+        let docdb = find("docdb").unwrap();
+        let d = data(&[("username", "admin"), ("password.prev", "old")]);
+        assert!(matches!(previous(docdb, &d), Previous::Found(c) if c.username == "admin"));
+        assert!(matches!(
+            previous(find("memcached").unwrap(), &d),
+            Previous::Unsupported(_)
+        ));
+        assert!(matches!(
+            previous(find("qdrant").unwrap(), &d),
+            Previous::Unsupported(_)
+        ));
+    }
+
+    #[test]
+    fn secret_data_that_is_not_utf8_is_left_out() {
+        let mut m = BTreeMap::new();
+        m.insert("username".to_string(), ByteString(b"sa".to_vec()));
+        m.insert("bin".to_string(), ByteString(vec![0xff, 0xfe]));
+        let d = decode_data(Some(&m));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d["username"], "sa");
+    }
+}

@@ -1,0 +1,667 @@
+//! The engine table: one row per database kind the plugin can rotate.
+//!
+//! Everything that differs between engines is data here (STYLE rule 11): names used to
+//! resolve `TYPE` on the command line, the API group, the ops request kind, the field that
+//! names the target, the fixed admin user, the password policy, and where the previous
+//! credential is kept. The backends are generic over a row.
+//!
+//! Sources: `shared/kubedb-kinds.tsv` (read off kubedb/apimachinery's published CRDs) and
+//! `shared/REFERENCE.md`.
+
+/// The API group of KubeDB database resources.
+pub const KUBEDB_GROUP: &str = "kubedb.com";
+/// The API group of KubeDB ops requests.
+pub const KUBEDB_OPS_GROUP: &str = "ops.kubedb.com";
+/// The API group of Azure Arc SQL Managed Instance.
+pub const ARC_SQL_GROUP: &str = "sql.arcdata.microsoft.com";
+
+/// Which backend drives a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Azure Arc: bump `spec.update.managedCredentialsGeneration` on the object itself.
+    Arc,
+    /// KubeDB: create a `<Kind>OpsRequest` of type `RotateAuth`.
+    KubeDb(OpsSpec),
+}
+
+/// The KubeDB ops request resource that carries `RotateAuth` for a database kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpsSpec {
+    /// e.g. `PostgresOpsRequest`.
+    pub kind: &'static str,
+    /// e.g. `postgresopsrequests`.
+    pub plural: &'static str,
+    /// e.g. `pgops` (what `kubectl get` accepts).
+    pub short_name: &'static str,
+    /// The spec field naming the database.
+    pub target_field: TargetField,
+    /// Whether the ops spec has `maxRetries` (OracleOpsRequest does not).
+    pub max_retries: bool,
+}
+
+/// The spec field of an ops request that names its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetField {
+    /// `spec.databaseRef.name` (every kind but ProxySQL).
+    DatabaseRef,
+    /// `spec.proxyRef.name` (ProxySQLOpsRequest).
+    ProxyRef,
+}
+
+impl TargetField {
+    /// The JSON field name under `spec`.
+    pub fn field(self) -> &'static str {
+        match self {
+            TargetField::DatabaseRef => "databaseRef",
+            TargetField::ProxyRef => "proxyRef",
+        }
+    }
+}
+
+/// Rules a user-supplied password must meet before the webhook or database sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordPolicy {
+    /// Anything non-empty.
+    Any,
+    /// SQL Server: upper case, lower case and digits.
+    Mssql,
+    /// Neo4j: at least 8 characters and not equal to the username.
+    Neo4j,
+    /// SAP HANA: ASCII letters and digits only, at least 8, starts with a letter,
+    /// upper case, lower case and digits.
+    HanaDb,
+}
+
+/// Where the auth Secret keeps the previous credential after a RotateAuth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrevLayout {
+    /// `username.prev` and `password.prev` (most engines).
+    UserPass,
+    /// Memcached: `authData` / `authData.prev`.
+    MemcachedAuthData,
+    /// DocumentDB: only `password.prev`, in the Secret `<db>-admin-auth`.
+    PasswordOnly,
+    /// Weaviate: the current keys with a `-PREV` suffix.
+    // NB: only the suffix is documented; the plugin does not roll Weaviate back yet.
+    PrevSuffix,
+    /// Qdrant: `api-key` / `read-only-api-key`, no previous value kept.
+    None,
+    /// Not a Secret-based rotation (Azure Arc).
+    NotApplicable,
+}
+
+/// One row of the engine table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineSpec {
+    /// The resource kind, e.g. `Postgres`.
+    pub kind: &'static str,
+    /// The API group of the database resource.
+    pub group: &'static str,
+    /// The resource plural, e.g. `postgreses`.
+    pub plural: &'static str,
+    /// Short names `kubectl get` accepts, e.g. `pg`.
+    pub short_names: &'static [&'static str],
+    /// How credentials are rotated.
+    pub backend: Backend,
+    /// The admin user the operator fixes, if any.
+    pub admin_user: Option<&'static str>,
+    /// Whether the webhook refuses a change of username ("database username cannot be changed").
+    pub username_immutable: bool,
+    /// Password rules for a user-supplied Secret.
+    pub password_policy: PasswordPolicy,
+    /// Where the previous credential is kept.
+    pub prev: PrevLayout,
+}
+
+impl EngineSpec {
+    /// `plural.group`, the CRD name, e.g. `postgreses.kubedb.com`.
+    pub fn resource(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
+    }
+
+    /// The lower-case kind, which kubectl accepts as the singular name.
+    pub fn singular(&self) -> String {
+        self.kind.to_ascii_lowercase()
+    }
+
+    /// The short name used in messages and hints (`pg`), or the plural when there is none.
+    pub fn short(&self) -> &'static str {
+        self.short_names.first().copied().unwrap_or(self.plural)
+    }
+
+    /// Who installs this kind's CRD, for "not installed" messages.
+    pub fn operator(&self) -> &'static str {
+        match self.backend {
+            Backend::Arc => "the Azure Arc data controller",
+            Backend::KubeDb(_) => "the KubeDB operator",
+        }
+    }
+
+    /// The ops request spec, for KubeDB kinds.
+    pub fn ops(&self) -> Option<&OpsSpec> {
+        match &self.backend {
+            Backend::KubeDb(ops) => Some(ops),
+            Backend::Arc => None,
+        }
+    }
+
+    /// Whether `word` names this kind (kind, plural, singular or a short name; any case).
+    pub fn matches(&self, word: &str) -> bool {
+        self.kind.eq_ignore_ascii_case(word)
+            || self.plural.eq_ignore_ascii_case(word)
+            || self
+                .short_names
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(word))
+    }
+}
+
+/// A KubeDB row with the defaults most engines share; fields are overridden per row.
+const fn kubedb(
+    kind: &'static str,
+    plural: &'static str,
+    short_names: &'static [&'static str],
+    ops_kind: &'static str,
+    ops_plural: &'static str,
+    ops_short: &'static str,
+) -> EngineSpec {
+    EngineSpec {
+        kind,
+        group: KUBEDB_GROUP,
+        plural,
+        short_names,
+        backend: Backend::KubeDb(OpsSpec {
+            kind: ops_kind,
+            plural: ops_plural,
+            short_name: ops_short,
+            target_field: TargetField::DatabaseRef,
+            max_retries: true,
+        }),
+        admin_user: None,
+        username_immutable: false,
+        password_policy: PasswordPolicy::Any,
+        prev: PrevLayout::UserPass,
+    }
+}
+
+const fn admin(mut e: EngineSpec, user: &'static str) -> EngineSpec {
+    e.admin_user = Some(user);
+    e
+}
+
+const fn immutable_user(mut e: EngineSpec) -> EngineSpec {
+    e.username_immutable = true;
+    e
+}
+
+const fn policy(mut e: EngineSpec, p: PasswordPolicy) -> EngineSpec {
+    e.password_policy = p;
+    e
+}
+
+const fn prev(mut e: EngineSpec, p: PrevLayout) -> EngineSpec {
+    e.prev = p;
+    e
+}
+
+const fn proxy_ref(mut e: EngineSpec) -> EngineSpec {
+    if let Backend::KubeDb(mut ops) = e.backend {
+        ops.target_field = TargetField::ProxyRef;
+        e.backend = Backend::KubeDb(ops);
+    }
+    e
+}
+
+const fn no_max_retries(mut e: EngineSpec) -> EngineSpec {
+    if let Backend::KubeDb(mut ops) = e.backend {
+        ops.max_retries = false;
+        e.backend = Backend::KubeDb(ops);
+    }
+    e
+}
+
+/// Azure Arc-enabled SQL Managed Instance.
+pub const SQL_MANAGED_INSTANCE: EngineSpec = EngineSpec {
+    kind: "SqlManagedInstance",
+    group: ARC_SQL_GROUP,
+    plural: "sqlmanagedinstances",
+    short_names: &["sqlmi"],
+    backend: Backend::Arc,
+    admin_user: None,
+    username_immutable: false,
+    password_policy: PasswordPolicy::Any,
+    prev: PrevLayout::NotApplicable,
+};
+
+/// Every kind the plugin knows: the Arc row, then the 30 KubeDB kinds whose ops request
+/// accepts `RotateAuth`, in the order of `kubedb-kinds.tsv`.
+pub const ENGINES: &[EngineSpec] = &[
+    SQL_MANAGED_INSTANCE,
+    kubedb(
+        "Cassandra",
+        "cassandras",
+        &["cas"],
+        "CassandraOpsRequest",
+        "cassandraopsrequests",
+        "casops",
+    ),
+    kubedb(
+        "ClickHouse",
+        "clickhouses",
+        &["ch"],
+        "ClickHouseOpsRequest",
+        "clickhouseopsrequests",
+        "chops",
+    ),
+    // NB: DocumentDB keeps only password.prev, in <db>-admin-auth.
+    immutable_user(prev(
+        kubedb(
+            "DocumentDB",
+            "documentdbs",
+            &["docdb"],
+            "DocumentDBOpsRequest",
+            "documentdbopsrequests",
+            "dcops",
+        ),
+        PrevLayout::PasswordOnly,
+    )),
+    admin(
+        kubedb(
+            "Druid",
+            "druids",
+            &["dr"],
+            "DruidOpsRequest",
+            "druidopsrequests",
+            "drops",
+        ),
+        "admin",
+    ),
+    admin(
+        kubedb(
+            "Elasticsearch",
+            "elasticsearches",
+            &["es"],
+            "ElasticsearchOpsRequest",
+            "elasticsearchopsrequests",
+            "esops",
+        ),
+        "elastic",
+    ),
+    policy(
+        admin(
+            kubedb(
+                "HanaDB",
+                "hanadbs",
+                &["hdb"],
+                "HanaDBOpsRequest",
+                "hanadbopsrequests",
+                "hdbops",
+            ),
+            "SYSTEM",
+        ),
+        PasswordPolicy::HanaDb,
+    ),
+    admin(
+        kubedb(
+            "Hazelcast",
+            "hazelcasts",
+            &["hz"],
+            "HazelcastOpsRequest",
+            "hazelcastopsrequests",
+            "hzops",
+        ),
+        "admin",
+    ),
+    kubedb(
+        "Ignite",
+        "ignites",
+        &["ig"],
+        "IgniteOpsRequest",
+        "igniteopsrequests",
+        "igops",
+    ),
+    kubedb(
+        "Kafka",
+        "kafkas",
+        &["kf"],
+        "KafkaOpsRequest",
+        "kafkaopsrequests",
+        "kfops",
+    ),
+    immutable_user(admin(
+        kubedb(
+            "MariaDB",
+            "mariadbs",
+            &["md"],
+            "MariaDBOpsRequest",
+            "mariadbopsrequests",
+            "mariaops",
+        ),
+        "root",
+    )),
+    prev(
+        kubedb(
+            "Memcached",
+            "memcacheds",
+            &["mc"],
+            "MemcachedOpsRequest",
+            "memcachedopsrequests",
+            "mcops",
+        ),
+        PrevLayout::MemcachedAuthData,
+    ),
+    kubedb(
+        "Milvus",
+        "milvuses",
+        &["mv"],
+        "MilvusOpsRequest",
+        "milvusopsrequests",
+        "mvops",
+    ),
+    admin(
+        kubedb(
+            "MongoDB",
+            "mongodbs",
+            &["mg"],
+            "MongoDBOpsRequest",
+            "mongodbopsrequests",
+            "mgops",
+        ),
+        "root",
+    ),
+    policy(
+        immutable_user(admin(
+            kubedb(
+                "MSSQLServer",
+                "mssqlservers",
+                &["ms"],
+                "MSSQLServerOpsRequest",
+                "mssqlserveropsrequests",
+                "msops",
+            ),
+            "sa",
+        )),
+        PasswordPolicy::Mssql,
+    ),
+    immutable_user(admin(
+        kubedb(
+            "MySQL",
+            "mysqls",
+            &["my"],
+            "MySQLOpsRequest",
+            "mysqlopsrequests",
+            "myops",
+        ),
+        "root",
+    )),
+    policy(
+        admin(
+            kubedb(
+                "Neo4j",
+                "neo4js",
+                &["neo"],
+                "Neo4jOpsRequest",
+                "neo4jopsrequests",
+                "neoops",
+            ),
+            "neo4j",
+        ),
+        PasswordPolicy::Neo4j,
+    ),
+    // NB: OracleOpsRequest has no maxRetries field.
+    no_max_retries(admin(
+        kubedb(
+            "Oracle",
+            "oracles",
+            &["ora"],
+            "OracleOpsRequest",
+            "oracleopsrequests",
+            "oraops",
+        ),
+        "sys",
+    )),
+    admin(
+        kubedb(
+            "PerconaXtraDB",
+            "perconaxtradbs",
+            &["px"],
+            "PerconaXtraDBOpsRequest",
+            "perconaxtradbopsrequests",
+            "pxcops",
+        ),
+        "root",
+    ),
+    kubedb(
+        "PgBouncer",
+        "pgbouncers",
+        &["pb"],
+        "PgBouncerOpsRequest",
+        "pgbounceropsrequests",
+        "pbops",
+    ),
+    kubedb(
+        "Pgpool",
+        "pgpools",
+        &["pp"],
+        "PgpoolOpsRequest",
+        "pgpoolopsrequests",
+        "ppops",
+    ),
+    immutable_user(admin(
+        kubedb(
+            "Postgres",
+            "postgreses",
+            &["pg"],
+            "PostgresOpsRequest",
+            "postgresopsrequests",
+            "pgops",
+        ),
+        "postgres",
+    )),
+    // NB: ProxySQLOpsRequest names its target in spec.proxyRef, not spec.databaseRef.
+    proxy_ref(kubedb(
+        "ProxySQL",
+        "proxysqls",
+        &["prx"],
+        "ProxySQLOpsRequest",
+        "proxysqlopsrequests",
+        "prxops",
+    )),
+    prev(
+        kubedb(
+            "Qdrant",
+            "qdrants",
+            &["qd"],
+            "QdrantOpsRequest",
+            "qdrantopsrequests",
+            "qdops",
+        ),
+        PrevLayout::None,
+    ),
+    kubedb(
+        "RabbitMQ",
+        "rabbitmqs",
+        &["rm"],
+        "RabbitMQOpsRequest",
+        "rabbitmqopsrequests",
+        "rmops",
+    ),
+    kubedb(
+        "Redis",
+        "redises",
+        &["rd"],
+        "RedisOpsRequest",
+        "redisopsrequests",
+        "rdops",
+    ),
+    kubedb(
+        "RedisSentinel",
+        "redissentinels",
+        &["rds"],
+        "RedisSentinelOpsRequest",
+        "redissentinelopsrequests",
+        "rdsops",
+    ),
+    admin(
+        kubedb(
+            "Singlestore",
+            "singlestores",
+            &["sdb"],
+            "SinglestoreOpsRequest",
+            "singlestoreopsrequests",
+            "sdbops",
+        ),
+        "root",
+    ),
+    admin(
+        kubedb(
+            "Solr",
+            "solrs",
+            &["sl"],
+            "SolrOpsRequest",
+            "solropsrequests",
+            "slops",
+        ),
+        "admin",
+    ),
+    prev(
+        kubedb(
+            "Weaviate",
+            "weaviates",
+            &["wv"],
+            "WeaviateOpsRequest",
+            "weaviateopsrequests",
+            "wvops",
+        ),
+        PrevLayout::PrevSuffix,
+    ),
+    kubedb(
+        "ZooKeeper",
+        "zookeepers",
+        &["zk"],
+        "ZooKeeperOpsRequest",
+        "zookeeperopsrequests",
+        "zkops",
+    ),
+];
+
+/// Finds the row whose kind, plural, singular or short name is `word` (case-insensitive).
+pub fn find(word: &str) -> Option<&'static EngineSpec> {
+    ENGINES.iter().find(|e| e.matches(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    const TSV: &str = include_str!("../tests/data/kubedb-kinds.tsv");
+
+    #[test]
+    fn the_table_holds_the_arc_row_and_all_thirty_rotate_auth_kinds() {
+        assert_eq!(ENGINES.len(), 31);
+        assert_eq!(ENGINES.iter().filter(|e| e.ops().is_some()).count(), 30);
+    }
+
+    #[test]
+    fn every_kubedb_row_agrees_with_the_published_crds() {
+        // kind -> (plural, short) for databases and ops requests, read from the TSV.
+        let mut dbs = std::collections::HashMap::new();
+        let mut ops = std::collections::HashMap::new();
+        for line in TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let f: Vec<&str> = line.split('\t').collect();
+            match f[0] {
+                "kubedb.com" => {
+                    dbs.insert(f[1], (f[2], f[3]));
+                }
+                "ops.kubedb.com" if f[7] == "RotateAuth" => {
+                    ops.insert(f[1], (f[2], f[3], f[8]));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(ops.len(), 30, "the TSV lists 30 RotateAuth kinds");
+        for e in ENGINES.iter().filter(|e| e.group == KUBEDB_GROUP) {
+            let (plural, short) = dbs[e.kind];
+            assert_eq!(e.plural, plural, "{}", e.kind);
+            assert_eq!(e.short_names, &[short], "{}", e.kind);
+            let o = e.ops().unwrap();
+            let (oplural, oshort, field) = ops[o.kind];
+            assert_eq!(o.kind, format!("{}OpsRequest", e.kind));
+            assert_eq!(o.plural, oplural, "{}", e.kind);
+            assert_eq!(o.short_name, oshort, "{}", e.kind);
+            assert_eq!(o.target_field.field(), field, "{}", e.kind);
+        }
+        let ours: HashSet<&str> = ENGINES
+            .iter()
+            .filter_map(|e| e.ops())
+            .map(|o| o.kind)
+            .collect();
+        let theirs: HashSet<&str> = ops.keys().copied().collect();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn names_resolve_case_insensitively_by_kind_plural_and_short_name() {
+        for word in [
+            "sqlmi",
+            "SqlManagedInstance",
+            "sqlmanagedinstances",
+            "SQLMI",
+        ] {
+            assert_eq!(find(word).unwrap().kind, "SqlManagedInstance", "{word}");
+        }
+        for word in ["ms", "mssqlserver", "MSSQLServer", "mssqlservers"] {
+            assert_eq!(find(word).unwrap().kind, "MSSQLServer", "{word}");
+        }
+        for word in ["pg", "postgres", "Postgres", "postgreses"] {
+            assert_eq!(find(word).unwrap().kind, "Postgres", "{word}");
+        }
+        assert!(find("pgops").is_none(), "ops request names are not targets");
+        assert!(find("pod").is_none());
+    }
+
+    #[test]
+    fn no_two_rows_share_a_name() {
+        let mut seen = HashSet::new();
+        for e in ENGINES {
+            for n in std::iter::once(e.kind.to_ascii_lowercase())
+                .chain(std::iter::once(e.plural.to_string()))
+                .chain(e.short_names.iter().map(|s| s.to_string()))
+            {
+                assert!(seen.insert(n.clone()), "{n} is ambiguous");
+            }
+        }
+    }
+
+    #[test]
+    fn the_special_rows_carry_their_quirks() {
+        let proxysql = find("proxysql").unwrap().ops().unwrap();
+        assert_eq!(proxysql.target_field, TargetField::ProxyRef);
+        assert!(!find("oracle").unwrap().ops().unwrap().max_retries);
+        assert!(find("pg").unwrap().ops().unwrap().max_retries);
+        assert_eq!(find("ms").unwrap().admin_user, Some("sa"));
+        assert_eq!(find("ms").unwrap().password_policy, PasswordPolicy::Mssql);
+        assert_eq!(find("hanadb").unwrap().admin_user, Some("SYSTEM"));
+        assert_eq!(
+            find("memcached").unwrap().prev,
+            PrevLayout::MemcachedAuthData
+        );
+        assert_eq!(find("docdb").unwrap().prev, PrevLayout::PasswordOnly);
+        assert_eq!(find("weaviate").unwrap().prev, PrevLayout::PrevSuffix);
+        assert_eq!(find("qdrant").unwrap().prev, PrevLayout::None);
+        let immutable: Vec<&str> = ENGINES
+            .iter()
+            .filter(|e| e.username_immutable)
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            immutable,
+            ["DocumentDB", "MariaDB", "MSSQLServer", "MySQL", "Postgres"]
+        );
+        assert_eq!(find("sqlmi").unwrap().backend, Backend::Arc);
+    }
+}

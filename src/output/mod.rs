@@ -1,0 +1,360 @@
+//! The only code that writes results: tables, JSON, YAML, names; plus the stderr renderings
+//! of progress, hints and errors. Everything takes a writer so tests print into a `Vec<u8>`.
+
+pub mod table;
+
+use std::io::Write;
+
+use crate::cli::{DryRun, Format};
+use crate::duration::human;
+use crate::error::{Error, Result};
+use crate::rotation::{Outcome, Progress, ProgressEvent, Rotation};
+
+/// `kind.group/name`, as `kubectl get -o name` prints it.
+pub fn object_name(kind: &str, group: &str, name: &str) -> String {
+    if group.is_empty() {
+        format!("{}/{}", kind.to_ascii_lowercase(), name)
+    } else {
+        format!("{}.{}/{}", kind.to_ascii_lowercase(), group, name)
+    }
+}
+
+/// The `-o name` form of a rotation: the ops request if there is one, else the target.
+pub fn rotation_name(r: &Rotation) -> String {
+    match &r.request {
+        Some(req) => object_name(&req.kind, &req.group, &req.name),
+        None => object_name(&r.target_kind, &r.target_group, &r.name),
+    }
+}
+
+/// Prints a verb's outcome to `out` (stdout) in the chosen format, and the notes that go
+/// with it (follow hints, dry-run notes) to `err` (stderr).
+pub fn print_outcome(
+    outcome: &Outcome,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    match outcome {
+        Outcome::Done { rotation, follow } => {
+            print_rotations(std::slice::from_ref(rotation), format, out)?;
+            if rotation.dry_run == DryRun::Server {
+                writeln!(
+                    err,
+                    "server dry run: the API server accepted the change; nothing was saved"
+                )?;
+            } else if let Some(follow) = follow {
+                writeln!(err, "follow it with: {follow}")?;
+            }
+        }
+        Outcome::Preview {
+            documents,
+            name,
+            requests,
+        } => {
+            writeln!(err, "client dry run: nothing was sent; would send:")?;
+            for r in requests {
+                writeln!(err, "  {r}")?;
+            }
+            match format {
+                Format::Name => writeln!(out, "{name}")?,
+                Format::Json => {
+                    let doc = match documents.as_slice() {
+                        [one] => one.clone(),
+                        many => {
+                            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": many})
+                        }
+                    };
+                    writeln!(out, "{}", to_json(&doc)?)?;
+                }
+                Format::Yaml | Format::Table | Format::Wide => {
+                    for (i, d) in documents.iter().enumerate() {
+                        if i > 0 {
+                            writeln!(out, "---")?;
+                        }
+                        write!(out, "{}", to_yaml(d)?)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints rotations as a table, JSON, YAML or names.
+pub fn print_rotations(rows: &[Rotation], format: Format, out: &mut dyn Write) -> Result<()> {
+    match format {
+        Format::Table | Format::Wide => {
+            let wide = format == Format::Wide;
+            let mut headers = vec!["NAME", "KIND", "ACTION", "REQUEST", "PHASE", "DURATION"];
+            if wide {
+                headers.extend(["NAMESPACE", "SECRET", "MESSAGE"]);
+            }
+            let body = rows
+                .iter()
+                .map(|r| {
+                    let mut row = vec![
+                        r.name.clone(),
+                        r.target_kind.clone(),
+                        r.action.as_str().to_string(),
+                        request_cell(r),
+                        phase_cell(r),
+                        r.duration_seconds
+                            .map(|s| human(std::time::Duration::from_secs_f64(s)))
+                            .unwrap_or_else(|| table::NONE.into()),
+                    ];
+                    if wide {
+                        row.push(r.namespace.clone());
+                        row.push(r.secret.clone().unwrap_or_else(|| table::NONE.into()));
+                        row.push(r.message.clone().unwrap_or_else(|| table::NONE.into()));
+                    }
+                    row
+                })
+                .collect::<Vec<_>>();
+            table::write(out, &headers, &body)?;
+        }
+        Format::Json => {
+            let v = match rows {
+                [one] => serde_json::to_value(one),
+                many => serde_json::to_value(many).map(
+                    |items| serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+                ),
+            }
+            .map_err(|e| Error::Unexpected(e.to_string()))?;
+            writeln!(out, "{}", to_json(&v)?)?;
+        }
+        Format::Yaml => {
+            for (i, r) in rows.iter().enumerate() {
+                if i > 0 {
+                    writeln!(out, "---")?;
+                }
+                let v = serde_json::to_value(r).map_err(|e| Error::Unexpected(e.to_string()))?;
+                write!(out, "{}", to_yaml(&v)?)?;
+            }
+        }
+        Format::Name => {
+            for r in rows {
+                writeln!(out, "{}", rotation_name(r))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn request_cell(r: &Rotation) -> String {
+    match (&r.request, &r.generation) {
+        (Some(req), _) => req.name.clone(),
+        (None, Some(g)) => format!("generation {}->{}", g.from, g.to),
+        (None, None) => table::NONE.into(),
+    }
+}
+
+fn phase_cell(r: &Rotation) -> String {
+    let phase = if r.phase.is_empty() {
+        "Pending"
+    } else {
+        r.phase.as_str()
+    };
+    match (r.dry_run, r.adopted) {
+        (DryRun::Server, _) => format!("{phase} (server dry run)"),
+        (DryRun::Client, _) => format!("{phase} (dry run)"),
+        (DryRun::None, true) => format!("{phase} (adopted)"),
+        (DryRun::None, false) => phase.to_string(),
+    }
+}
+
+fn to_json(v: &serde_json::Value) -> Result<String> {
+    serde_json::to_string_pretty(v).map_err(|e| Error::Unexpected(e.to_string()))
+}
+
+fn to_yaml(v: &serde_json::Value) -> Result<String> {
+    serde_yaml::to_string(v).map_err(|e| Error::Unexpected(e.to_string()))
+}
+
+/// Prints an error the way kubectl does: `error: ...` on stderr.
+pub fn print_error(err: &mut dyn Write, e: &Error) {
+    let _ = writeln!(err, "error: {e}");
+}
+
+/// Live progress on a writer (stderr in the binary): each step once, as it happens.
+pub struct WriterProgress<W: Write + Send> {
+    w: W,
+}
+
+impl<W: Write + Send> WriterProgress<W> {
+    /// Progress written to `w`.
+    pub fn new(w: W) -> Self {
+        WriterProgress { w }
+    }
+}
+
+impl<W: Write + Send> Progress for WriterProgress<W> {
+    fn event(&mut self, event: &ProgressEvent) {
+        let line = match event {
+            ProgressEvent::Condition {
+                request,
+                type_,
+                status,
+                message,
+            } => {
+                format!("{request}: {type_}  {status}  {message}")
+            }
+            ProgressEvent::Phase {
+                object,
+                phase,
+                detail: Some(d),
+            } => format!("{object}: {phase} ({d})"),
+            ProgressEvent::Phase {
+                object,
+                phase,
+                detail: None,
+            } => format!("{object}: {phase}"),
+        };
+        let _ = writeln!(self.w, "{}", line.trim_end());
+        let _ = self.w.flush();
+    }
+
+    fn warn(&mut self, message: &str) {
+        let _ = writeln!(self.w, "Warning: {message}");
+        let _ = self.w.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::find;
+    use crate::rotation::{Action, GenerationChange, RequestRef};
+
+    fn pg_rotation() -> Rotation {
+        let mut r = Rotation::new("demo", find("pg").unwrap(), "pg-demo", Action::Rotate);
+        r.request = Some(RequestRef {
+            kind: "PostgresOpsRequest".into(),
+            group: "ops.kubedb.com".into(),
+            name: "pg-demo-rotate-auth-1a2b3".into(),
+        });
+        r.phase = "Successful".into();
+        r.duration_seconds = Some(75.0);
+        r.message = Some("Successfully completed postgres auth rotate".into());
+        r
+    }
+
+    fn arc_rotation() -> Rotation {
+        let mut r = Rotation::new(
+            "demo",
+            find("sqlmi").unwrap(),
+            "sqlmi-demo",
+            Action::Rollback,
+        );
+        r.generation = Some(GenerationChange { from: 1, to: 0 });
+        r.phase = "Ready".into();
+        r
+    }
+
+    fn render(rows: &[Rotation], f: Format) -> String {
+        let mut out = Vec::new();
+        print_rotations(rows, f, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn tables_look_like_kubectl_with_upper_headers_and_three_space_padding() {
+        assert_eq!(
+            render(&[pg_rotation(), arc_rotation()], Format::Table),
+            "NAME         KIND                 ACTION     REQUEST                     PHASE        DURATION\n\
+             pg-demo      Postgres             rotate     pg-demo-rotate-auth-1a2b3   Successful   1m15s\n\
+             sqlmi-demo   SqlManagedInstance   rollback   generation 1->0             Ready        <none>\n"
+        );
+    }
+
+    #[test]
+    fn wide_tables_add_namespace_secret_and_message_columns() {
+        let s = render(&[pg_rotation()], Format::Wide);
+        let header = s.lines().next().unwrap();
+        assert!(
+            header.ends_with("DURATION   NAMESPACE   SECRET   MESSAGE"),
+            "{header}"
+        );
+        assert!(
+            s.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("demo        <none>   Successfully completed postgres auth rotate"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn json_output_parses_and_describes_the_rotation() {
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&[pg_rotation()], Format::Json)).unwrap();
+        assert_eq!(v["kind"], "Rotation");
+        assert_eq!(v["action"], "rotate");
+        assert_eq!(v["request"]["name"], "pg-demo-rotate-auth-1a2b3");
+        assert_eq!(v["phase"], "Successful");
+        assert!(v.get("dryRun").is_none());
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&[arc_rotation()], Format::Json)).unwrap();
+        assert_eq!(v["generation"], serde_json::json!({"from": 1, "to": 0}));
+    }
+
+    #[test]
+    fn yaml_output_parses_too() {
+        let v: serde_yaml::Value =
+            serde_yaml::from_str(&render(&[arc_rotation()], Format::Yaml)).unwrap();
+        assert_eq!(v["targetKind"], "SqlManagedInstance");
+    }
+
+    #[test]
+    fn name_output_is_kind_dot_group_slash_name() {
+        assert_eq!(
+            render(&[pg_rotation()], Format::Name),
+            "postgresopsrequest.ops.kubedb.com/pg-demo-rotate-auth-1a2b3\n"
+        );
+        assert_eq!(
+            render(&[arc_rotation()], Format::Name),
+            "sqlmanagedinstance.sql.arcdata.microsoft.com/sqlmi-demo\n"
+        );
+    }
+
+    #[test]
+    fn progress_prints_each_step_on_one_line() {
+        let mut buf = Vec::new();
+        {
+            let mut p = WriterProgress::new(&mut buf);
+            p.event(&ProgressEvent::Condition {
+                request: "pg-demo-rotate-auth-1a2b3".into(),
+                type_: "UpdateCredential".into(),
+                status: "True".into(),
+                message: "Successfully generated new credentials".into(),
+            });
+            p.event(&ProgressEvent::Phase {
+                object: "sqlmi/x".into(),
+                phase: "Updating".into(),
+                detail: None,
+            });
+            p.warn("careful");
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "pg-demo-rotate-auth-1a2b3: UpdateCredential  True  Successfully generated new credentials\n\
+             sqlmi/x: Updating\nWarning: careful\n"
+        );
+    }
+
+    #[test]
+    fn a_client_dry_run_prints_the_documents_and_notes_on_stderr() {
+        let outcome = Outcome::Preview {
+            documents: vec![
+                serde_json::json!({"kind": "PostgresOpsRequest", "metadata": {"name": "x"}}),
+            ],
+            name: "postgresopsrequest.ops.kubedb.com/x".into(),
+            requests: vec!["POST postgresopsrequests.ops.kubedb.com demo/x".into()],
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_outcome(&outcome, Format::Json, &mut out, &mut err).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["kind"], "PostgresOpsRequest");
+        assert!(String::from_utf8(err).unwrap().contains("nothing was sent"));
+    }
+}

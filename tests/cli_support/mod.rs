@@ -1,0 +1,242 @@
+//! Shared fixtures for the CLI tests: a sandbox API server, the built plugin, real kubectl,
+//! and a check that no password ever shows up in anything the plugin printed.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rotate_sandbox::{Options, SandboxHandle};
+use serde_json::Value;
+
+/// The plugin binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-rotate");
+
+/// What a process printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    #[track_caller]
+    pub fn expect(&self, code: i32) -> &Out {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// The kubectl to use: `$KUBECTL`, else `kubectl` on PATH (scripts/ensure-kubectl.sh), else /usr/bin/kubectl.
+pub fn kubectl_path() -> PathBuf {
+    if let Some(k) = std::env::var_os("KUBECTL") {
+        return PathBuf::from(k);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let p = dir.join("kubectl");
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from("/usr/bin/kubectl")
+}
+
+/// A sandbox with the demo fixtures, and everything the plugin printed while it ran.
+pub struct Env {
+    /// The running sandbox.
+    pub sb: SandboxHandle,
+    printed: RefCell<Vec<String>>,
+    seen_passwords: RefCell<Vec<String>>,
+}
+
+impl Env {
+    /// Demo fixtures, fast operators.
+    pub fn demo() -> Env {
+        Env::with(Options::demo())
+    }
+
+    /// Demo fixtures with slow operators (each step takes `step`).
+    pub fn slow(step: Duration) -> Env {
+        Env::with(Options {
+            operator_delay: step,
+            ..Options::demo()
+        })
+    }
+
+    /// Any options.
+    pub fn with(opts: Options) -> Env {
+        let sb = SandboxHandle::start(opts).expect("sandbox starts");
+        let env = Env {
+            sb,
+            printed: RefCell::new(Vec::new()),
+            seen_passwords: RefCell::new(Vec::new()),
+        };
+        env.remember_passwords();
+        env
+    }
+
+    /// The sandbox's kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        self.sb.kubeconfig_path()
+    }
+
+    /// Runs `kubectl-rotate ARGS --kubeconfig K` and records its output.
+    pub fn rotate(&self, args: &[&str]) -> Out {
+        let out = Out::from(
+            self.rotate_command(args)
+                .output()
+                .expect("run kubectl-rotate"),
+        );
+        self.record(&out);
+        out
+    }
+
+    /// The command `rotate` runs, for tests that need to drive the process themselves.
+    pub fn rotate_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .env_remove("KUBECONFIG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Records output of a plugin run for the password check.
+    pub fn record(&self, out: &Out) {
+        self.printed.borrow_mut().push(out.stdout.clone());
+        self.printed.borrow_mut().push(out.stderr.clone());
+    }
+
+    /// Runs real kubectl against the sandbox (namespace demo by default, from the kubeconfig).
+    pub fn kubectl(&self, args: &[&str]) -> Out {
+        let out = Command::new(kubectl_path())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kubectl");
+        Out::from(out)
+    }
+
+    /// `kubectl get TYPE NAME -o json`.
+    pub fn get(&self, typ: &str, name: &str) -> Value {
+        self.kubectl(&["get", typ, name, "-o", "json"])
+            .expect(0)
+            .json()
+    }
+
+    /// The Arc instance's managedCredentialsGeneration (missing = 0).
+    pub fn sqlmi_generation(&self) -> i64 {
+        self.get("sqlmi", "sqlmi-demo")["spec"]["update"]["managedCredentialsGeneration"]
+            .as_i64()
+            .unwrap_or(0)
+    }
+
+    /// A key of a Secret, decoded.
+    pub fn secret_value(&self, secret: &str, key: &str) -> Option<String> {
+        let s = self.get("secret", secret);
+        let b64 = s["data"][key].as_str()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64");
+        let v = String::from_utf8(bytes).expect("utf8");
+        self.seen_passwords.borrow_mut().push(v.clone());
+        Some(v)
+    }
+
+    /// The password a database uses now (following `spec.authSecret.name`).
+    pub fn db_password(&self, typ: &str, db: &str) -> String {
+        let secret = self.get(typ, db)["spec"]["authSecret"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{db}-auth"));
+        self.secret_value(&secret, "password")
+            .expect("password key")
+    }
+
+    /// Every ops request of a kind in demo.
+    pub fn ops_requests(&self, plural: &str) -> Vec<Value> {
+        self.kubectl(&["get", plural, "-o", "json"])
+            .expect(0)
+            .json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Collects every password-like value in the demo namespace's Secrets now.
+    pub fn remember_passwords(&self) {
+        let list = self
+            .kubectl(&["get", "secrets", "-o", "json"])
+            .expect(0)
+            .json();
+        for item in list["items"].as_array().into_iter().flatten() {
+            for (k, v) in item["data"].as_object().into_iter().flatten() {
+                if k.contains("password") || k.contains("authData") || k.contains("key") {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str().unwrap_or_default())
+                        .unwrap();
+                    if let Ok(s) = String::from_utf8(bytes) {
+                        self.seen_passwords.borrow_mut().push(s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asserts that no password (old or new, as held in Secrets) appears in anything the
+    /// plugin printed, in clear or in base64.
+    #[track_caller]
+    pub fn assert_no_password_printed(&self) {
+        self.remember_passwords();
+        let printed = self.printed.borrow().join("\n");
+        for p in self.seen_passwords.borrow().iter().filter(|p| p.len() >= 4) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(p.as_bytes());
+            assert!(
+                !printed.contains(p.as_str()),
+                "a password appeared in the plugin's output:\n{printed}"
+            );
+            assert!(
+                !printed.contains(&b64),
+                "a base64 password appeared in the plugin's output:\n{printed}"
+            );
+        }
+    }
+}
+
+/// The name part of `kind.group/name`.
+pub fn name_of(object_name: &str) -> String {
+    object_name
+        .trim()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
