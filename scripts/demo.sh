@@ -4,9 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kubectl_dir="$(bash scripts/ensure-kubectl.sh)"
-cargo build --release --quiet --bin kubectl-rotate --bin rotate-sandbox
-export PATH="$PWD/target/release:$kubectl_dir:$PATH"
+cargo build --release --quiet --workspace --bins
 work="$(mktemp -d)"
+# NB: a bin dir of its own: cargo's target/release/kubectl-rotate.d would make
+# `kubectl plugin list` warn about a non-executable "plugin" and exit 1.
+mkdir "$work/bin"
+cp target/release/kubectl-rotate target/release/rotate-sandbox "$work/bin/"
+export PATH="$work/bin:$kubectl_dir:$PATH"
 export KUBECONFIG="$work/kubeconfig"
 rotate-sandbox serve --kubeconfig "$KUBECONFIG" --fixtures demo --operator-delay 300ms >"$work/sandbox.out" 2>&1 &
 sandbox=$!
