@@ -538,8 +538,8 @@ async fn resource(
         (None | Some("status"), _) => {}
         (Some("portforward"), _) if t.def.kind == "Pod" => {
             let name = t.name.clone().unwrap_or_default();
-            shared.store.get(t.def, &ns, &name)?;
-            return Err(ApiError::bad_request("Upgrade request required"));
+            let pod = shared.store.get(t.def, &ns, &name)?;
+            return crate::portforward::upgrade(req, &pod);
         }
         _ => return Err(ApiError::path_not_found()),
     }

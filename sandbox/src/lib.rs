@@ -22,6 +22,7 @@ pub mod fixtures;
 pub mod http;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod portforward;
 pub mod proto;
 pub mod registry;
 pub mod selector;
