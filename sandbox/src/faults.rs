@@ -5,7 +5,8 @@
 //! token only) at `POST /sandbox/faults` with a JSON body such as
 //! `{"failNext": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 2, "code": 503}}`,
 //! `{"delay": {"pathPrefix": "/api/v1", "count": 1, "millis": 500}}`,
-//! `{"failOpsRequest": {"namespace": "demo", "name": "x", "reason": "..."}}`;
+//! `{"failOpsRequest": {"namespace": "demo", "name": "x", "reason": "..."}}`,
+//! `{"skipRealDbChange": {"namespace": "demo", "name": "pg-demo"}}`;
 //! `GET /sandbox/requests` returns the request counts.
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub struct Faults {
     rules: Mutex<Vec<Rule>>,
     ops_failures: Mutex<HashMap<(String, String), String>>,
     counts: Mutex<HashMap<(String, String), u64>>,
+    skip_real_db: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Faults {
@@ -114,6 +116,23 @@ impl Faults {
             .remove(&(namespace.to_string(), name.to_string()));
     }
 
+    /// Make rotations of the real-server-bound database `namespace/name` not take effect on
+    /// the server (the Secret still moves on): a new password that does not work.
+    pub fn skip_real_db_change(&self, namespace: &str, name: &str) {
+        self.skip_real_db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.into(), name.into()));
+    }
+
+    /// Whether rotations of `namespace/name` skip the real server (the operator asks).
+    pub fn skips_real_db_change(&self, namespace: &str, name: &str) -> bool {
+        self.skip_real_db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(namespace.to_string(), name.to_string()))
+    }
+
     /// Count one served request.
     pub fn record(&self, method: &str, path: &str) {
         *self
@@ -184,6 +203,11 @@ impl Faults {
                 &name,
                 &s(f, "reason").unwrap_or_else(|| "injected failure".into()),
             );
+        }
+        if let Some(f) = cmd.get("skipRealDbChange") {
+            let ns = s(f, "namespace").ok_or("skipRealDbChange.namespace is required")?;
+            let name = s(f, "name").ok_or("skipRealDbChange.name is required")?;
+            self.skip_real_db_change(&ns, &name);
         }
         if cmd.get("resetCounts").is_some() {
             self.reset_counts();

@@ -24,6 +24,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod portforward;
 pub mod proto;
+pub mod realdb;
 pub mod registry;
 pub mod selector;
 pub mod store;

@@ -36,6 +36,12 @@ enum Cmd {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Bind a database of namespace demo to a real server, e.g.
+        /// pg-demo=postgresql://postgres:PASSWORD@127.0.0.1:5432 (also mysql://, redis://):
+        /// its auth Secret gets that password, its pods forward to the server, and rotations
+        /// change the password there. Repeatable.
+        #[arg(long = "real-db", value_name = "NAME=URL")]
+        real_db: Vec<String>,
     },
 }
 
@@ -72,6 +78,7 @@ async fn main() -> std::process::ExitCode {
         fixtures,
         operator_delay,
         port,
+        real_db,
     } = cli.cmd;
     let opts = rotate_sandbox::Options {
         port,
@@ -90,6 +97,24 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
+    for spec in &real_db {
+        let bound = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--real-db {spec:?}: use NAME=URL"))
+            .and_then(|(name, url)| Ok((name, rotate_sandbox::realdb::Url::parse(url)?)))
+            .and_then(|(name, url)| {
+                rotate_sandbox::realdb::bind(&server.shared, "demo", name, &url)
+                    .map_err(|e| e.message)
+            });
+        if let Err(e) = bound {
+            // NB: the URL holds a password: never echo it back.
+            eprintln!(
+                "error: cannot bind --real-db {}: {e}",
+                spec.split('=').next().unwrap_or("")
+            );
+            return std::process::ExitCode::from(2);
+        }
+    }
     let url = format!("https://127.0.0.1:{}", server.addr.port());
     if let Err(e) = rotate_sandbox::kubeconfig::write(
         &kubeconfig,

@@ -806,6 +806,40 @@ async fn execute(shared: &Shared, k: &OpsKind, ns: &str, db_name: &str, ops: Val
     });
 }
 
+/// For a database bound to a real server (`crate::realdb`), change the password there
+/// first, logging in with the old one; a failure fails the step and leaves the Secret as
+/// it was. The fault hook `skip_real_db_change` makes the change silently not happen (the
+/// Secret moves on, the server keeps the old password), as a broken rollout would.
+// NB: runs the server's client synchronously: a short block of one worker thread, only
+// for bound databases.
+fn real_db_change(
+    shared: &Shared,
+    ns: &str,
+    db_name: &str,
+    db: &Value,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let Some((engine, host, port)) = crate::realdb::binding(db) else {
+        return Ok(());
+    };
+    if shared.faults.skips_real_db_change(ns, db_name) {
+        return Ok(());
+    }
+    let user = old.get("username").map(String::as_str).unwrap_or("");
+    let (Some(o), Some(n)) = (old.get("password"), new.get("password")) else {
+        return Ok(());
+    };
+    if o == n {
+        return Ok(());
+    }
+    crate::realdb::change_password(engine, &host, port, user, o, n).map_err(|e| {
+        ApiError::internal(format!(
+            "failed to update the password on the database server: {e}"
+        ))
+    })
+}
+
 /// Write the new credentials: a generated password into the current auth Secret, or the
 /// user-supplied secret's into that secret with the database re-pointed at it; the old
 /// values go under the engine's prev keys; `status.authSecret.lastUpdateTimestamp` is set.
@@ -835,6 +869,7 @@ fn update_credential(
     {
         None => {
             let new = rotated_data(layout, &old, &old, None, &generate_password(), None);
+            real_db_change(shared, ns, db_name, &db, &old, &new)?;
             write(&old_name, new)?;
         }
         Some(user_secret) => {
@@ -847,6 +882,7 @@ fn update_credential(
             let user = given.get("username").cloned().filter(|u| !u.is_empty());
             let ro = given.get("read-only-api-key").cloned();
             let new = rotated_data(layout, &old, &given, user.as_deref(), &password, ro);
+            real_db_change(shared, ns, db_name, &db, &old, &new)?;
             write(user_secret, new)?;
             if user_secret != old_name {
                 shared

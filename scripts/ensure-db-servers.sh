@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the database servers the login tests start on loopback (PostgreSQL, MariaDB,
+# Redis, from Debian's packages) when they are missing. Tests start their own instances in
+# temp dirs; no system service is used (the packages' own services are not started).
+set -euo pipefail
+need=()
+command -v psql >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-client)
+command -v mariadbd >/dev/null 2>&1 && command -v mariadb >/dev/null 2>&1 || need+=(mariadb-server mariadb-client)
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need+=(redis-server redis-tools)
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing ${need[*]} (apt-get)" >&2
+export DEBIAN_FRONTEND=noninteractive
+# NB: keep the packages' services from starting: tests run their own servers.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$sudo apt-get update -qq >&2
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
