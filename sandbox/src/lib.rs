@@ -27,6 +27,7 @@ pub mod proto;
 pub mod realdb;
 pub mod registry;
 pub mod selector;
+pub mod spdy;
 pub mod store;
 pub mod tls;
 

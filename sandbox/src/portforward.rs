@@ -8,6 +8,10 @@
 //! A pod forwards to whatever its annotation `sandbox.kubectl-rotate.dev/forward` names,
 //! e.g. `5432=127.0.0.1:54321,6379=127.0.0.1:6380` (set by `serve --real-db`); a port with
 //! no mapping answers on its error channel as a kubelet does when nothing listens.
+//!
+//! kubectl's own port-forward speaks SPDY/3.1 instead (plain `Upgrade: SPDY/3.1`, or SPDY
+//! tunnelled in a WebSocket with subprotocol `SPDY/3.1+portforward.k8s.io`): see spdy.rs,
+//! which [`upgrade`] hands those requests to.
 
 use std::collections::HashMap;
 
@@ -62,13 +66,34 @@ pub fn requested_ports(query: Option<&str>) -> Result<Vec<u16>, ApiError> {
     Ok(ports)
 }
 
-/// Answer a port-forward request: a WebSocket upgrade bridged to the pod's mapped ports.
-/// Other upgrade kinds (SPDY) are refused with 400, which makes clients that can fall back
-/// try another protocol.
+/// Connect to a pod port's mapped address; no mapping is "connection refused", as when
+/// nothing listens in the pod.
+pub(crate) async fn connect(addr: Option<&str>) -> Result<tokio::net::TcpStream, String> {
+    match addr {
+        Some(a) => tokio::net::TcpStream::connect(a)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("connect: connection refused".to_string()),
+    }
+}
+
+/// The kubelet's message for a failed forward (sent on the error channel or stream).
+pub(crate) fn forward_error(port: u16, pod: &str, uid: &str, e: &str) -> String {
+    format!(
+        "error forwarding port {port} to pod {pod}, uid {uid}: failed to connect to localhost:{port} inside namespace: {e}"
+    )
+}
+
+/// Answer a port-forward request: a WebSocket upgrade bridged to the pod's mapped ports
+/// (channel protocols), or SPDY (spdy.rs): a plain `Upgrade: SPDY/3.1`, or SPDY tunnelled
+/// in a WebSocket. Anything else is refused with 400.
 pub fn upgrade(
     req: Request<Incoming>,
     pod: &Value,
 ) -> Result<Response<crate::http::Body>, ApiError> {
+    if crate::spdy::is_spdy_upgrade(&req) {
+        return crate::spdy::upgrade(req, pod);
+    }
     let headers = req.headers();
     let is_ws = headers
         .get(UPGRADE)
@@ -88,25 +113,44 @@ pub fn upgrade(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
         .collect();
-    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.iter().any(|o| o == *p)) else {
+    let tunnel = crate::spdy::TUNNEL_PROTOCOL;
+    let Some(protocol) = PROTOCOLS
+        .iter()
+        .chain([&tunnel])
+        .find(|p| offered.iter().any(|o| o == *p))
+    else {
         return Err(ApiError::bad_request(format!(
-            "unsupported port-forward subprotocol(s) {offered:?}: the sandbox speaks {PROTOCOLS:?}"
+            "unsupported port-forward subprotocol(s) {offered:?}: the sandbox speaks {PROTOCOLS:?} and {tunnel:?}"
         )));
     };
-    let ports = requested_ports(req.uri().query())?;
-    let map = forward_map(pod);
-    let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
-    let targets: Vec<(u16, Option<String>)> =
-        ports.iter().map(|p| (*p, map.get(p).cloned())).collect();
+    if *protocol == tunnel {
+        // kubectl: SPDY in WebSocket binary messages; ports are named per stream.
+        let target = crate::spdy::PodTarget::of(pod);
+        tokio::spawn(async move {
+            let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                return;
+            };
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            crate::spdy::serve_tunnel(ws, target).await;
+        });
+    } else {
+        let ports = requested_ports(req.uri().query())?;
+        let map = forward_map(pod);
+        let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        let targets: Vec<(u16, Option<String>)> =
+            ports.iter().map(|p| (*p, map.get(p).cloned())).collect();
 
-    tokio::spawn(async move {
-        let Ok(upgraded) = hyper::upgrade::on(req).await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        bridge(ws, targets, &pod_name, &uid).await;
-    });
+        tokio::spawn(async move {
+            let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                return;
+            };
+            let ws =
+                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            bridge(ws, targets, &pod_name, &uid).await;
+        });
+    }
 
     let mut resp = Response::new(http_body_util::BodyExt::boxed(http_body_util::Empty::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -149,13 +193,7 @@ async fn bridge<S>(
         {
             return;
         }
-        let conn = match addr {
-            Some(a) => tokio::net::TcpStream::connect(a)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Err("connect: connection refused".to_string()),
-        };
-        match conn {
+        match connect(addr.as_deref()).await {
             Ok(tcp) => {
                 let (mut r, w) = tcp.into_split();
                 writers.push(Some(w));
@@ -179,9 +217,7 @@ async fn bridge<S>(
             }
             Err(e) => {
                 writers.push(None);
-                let msg = format!(
-                    "error forwarding port {port} to pod {pod}, uid {uid}: failed to connect to localhost:{port} inside namespace: {e}"
-                );
+                let msg = forward_error(*port, pod, uid, &e);
                 let _ = sink.send(framed(err_ch, msg.as_bytes())).await;
             }
         }
