@@ -13,14 +13,15 @@ use crate::duration::GoDuration;
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    error (API or kubeconfig problem, unexpected response)
+  1    error (API or kubeconfig problem, unexpected response); list --older-than: some are overdue
   2    usage: invalid arguments, unknown TYPE, invalid --secret
   3    conflict: changed concurrently, or a rotation is already in progress
   4    not found: the target, its Secret, or the operator's CRD
   5    the rotation Failed or was Skipped
   6    refused: the target is not Ready, or there is nothing to roll back to
   124  timed out while waiting (the rotation goes on)
-  130  interrupted while waiting (the rotation goes on)";
+  130  interrupted while waiting (the rotation goes on)
+With several targets: the failed rows' common code, else 1.";
 
 /// Rotate database credentials on Kubernetes: Azure Arc SQL Managed Instance and KubeDB.
 ///
@@ -68,8 +69,8 @@ pub struct KubeArgs {
     /// How long to wait for a single API request (e.g. 10s, 1m); 0 waits forever.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0")]
     pub request_timeout: GoDuration,
-    // NB: -A/--all-namespaces and -l/--selector belong on the verbs that list (status,
-    // list), next to `TargetArgs`; a rotation names exactly one object.
+    // NB: -A/--all-namespaces and -l/--selector are per verb, not global: auth and
+    // rollback take them in `SelectArgs`, list in `ListArgs`.
 }
 
 /// Output format flags.
@@ -100,18 +101,29 @@ pub enum Format {
 /// The verbs.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
-    /// Rotate a database's credentials.
+    /// Rotate database credentials.
     ///
     /// Azure Arc SQL MI (sqlmi): bumps spec.update.managedCredentialsGeneration by one,
     /// guarded so a concurrent change makes it fail instead of rotating twice.
     ///
-    /// KubeDB (pg, ms, my, mg, ...): creates a <Kind>OpsRequest of type RotateAuth. The
-    /// operator generates the new password unless --secret names a kubernetes.io/basic-auth
-    /// Secret holding it. The previous credential is kept in the auth Secret (*.prev).
+    /// KubeDB (all 30 kinds with RotateAuth: pg, ms, my, mg, es, rd, ...): creates a
+    /// <Kind>OpsRequest of type RotateAuth. The operator generates the new password, unless
+    /// --secret names a kubernetes.io/basic-auth Secret holding it, --password-stdin reads
+    /// one, or --generate has the plugin generate it; the plugin then creates the Secret
+    /// (owned by the database). The engine's fixed user and password rules are checked
+    /// before anything is written. The previous credential is kept in the auth Secret.
+    ///
+    /// Several targets, -l, --all or -A rotate many databases, --parallel at a time, and
+    /// print one summary table; each failure is reported in its row and makes the exit
+    /// code non-zero.
     #[command(after_help = "Examples:
   kubectl rotate auth sqlmi/sqlmi-demo -n demo --wait
   kubectl rotate auth pg/pg-demo -n demo --wait --timeout 10m
   kubectl rotate auth ms mssql-demo -n demo --secret mssql-demo-new-auth
+  printf '%s\\n' \"$NEW_PASSWORD\" | kubectl rotate auth ms/mssql-demo -n demo --password-stdin
+  kubectl rotate auth pg/pg-demo ms/mssql-demo -n demo --generate --wait
+  kubectl rotate auth --all -A --yes --wait --parallel 16
+  kubectl rotate auth pg -l team=payments -n demo --wait
   kubectl rotate auth pg/pg-demo -n demo --dry-run=client -o yaml")]
     Auth(AuthArgs),
 
@@ -121,11 +133,107 @@ pub enum Command {
     /// supported, so a second rollback is refused.
     ///
     /// KubeDB: creates a basic-auth Secret from the auth Secret's previous credential
-    /// (username.prev, password.prev) and a RotateAuth ops request that uses it.
+    /// (username.prev/password.prev; DocumentDB password.prev; Memcached authData.prev;
+    /// Weaviate *-PREV) and a RotateAuth ops request that uses it. Qdrant keeps no previous
+    /// API key, so it cannot be rolled back.
     #[command(after_help = "Examples:
   kubectl rotate rollback sqlmi/sqlmi-demo -n demo --wait
-  kubectl rotate rollback pg/pg-demo -n demo --wait")]
+  kubectl rotate rollback pg/pg-demo -n demo --wait
+  kubectl rotate rollback pg/pg-a my/my-b -n demo --wait")]
     Rollback(RollbackArgs),
+
+    /// Show the current and the previous credential side by side.
+    ///
+    /// KubeDB: reads the auth Secret and pairs the current keys with the previous ones
+    /// (username.prev/password.prev; DocumentDB password.prev; Memcached authData.prev;
+    /// Weaviate *-PREV); engines that keep none say so. Arc SQL MI: the admin login Secret
+    /// and the current and previous service-managed credentials generation.
+    ///
+    /// Passwords print as ******** in every format unless --reveal is given.
+    #[command(after_help = "Examples:
+  kubectl rotate prev pg/pg-demo -n demo
+  kubectl rotate prev sqlmi/sqlmi-demo -n demo -o yaml
+  kubectl rotate prev ms/mssql-demo -n demo --reveal")]
+    Prev(PrevArgs),
+
+    /// Show the in-flight or last rotation of a database, step by step.
+    ///
+    /// KubeDB: the newest RotateAuth request with its steps (STEP, STATUS, SINCE, MESSAGE)
+    /// and the database phase. Arc SQL MI: the credentials generation, generation and
+    /// observed generation, state, message, and whether a rollback is still allowed. Both:
+    /// the earliest expiry of the certificates spec.tls references (90 days or less is a
+    /// warning, 30 or less critical).
+    #[command(after_help = "Examples:
+  kubectl rotate status pg/pg-demo -n demo
+  kubectl rotate status sqlmi/sqlmi-demo -n demo -o json")]
+    Status(StatusArgs),
+
+    /// List every rotation of a database, newest first.
+    ///
+    /// KubeDB: every RotateAuth request (NAME, PHASE, SOURCE generated/secret, STARTED,
+    /// DURATION; -o wide adds the user who asked, from the plugin's audit Events). Arc SQL
+    /// MI: the generation changes the plugin recorded as Events.
+    #[command(after_help = "Examples:
+  kubectl rotate history pg/pg-demo -n demo
+  kubectl rotate history sqlmi/sqlmi-demo -n demo -o wide")]
+    History(HistoryArgs),
+
+    /// List every database of every installed kind, with its credential's age.
+    ///
+    /// One LIST per installed kind and one per namespace's Secrets; kinds whose CRD is not
+    /// installed are skipped. With --older-than, only databases whose credential is older
+    /// are shown, and the exit code is 1 when any remain (for CI or cron).
+    #[command(after_help = "Examples:
+  kubectl rotate list -n demo
+  kubectl rotate list -A -o wide
+  kubectl rotate list -A -l team=payments
+  kubectl rotate list -A --older-than 90d || echo 'credentials need rotating'")]
+    List(ListArgs),
+}
+
+/// `kubectl rotate prev` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct PrevArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Print the credential values in clear text (a warning goes to stderr).
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+/// `kubectl rotate status` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `kubectl rotate history` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct HistoryArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `kubectl rotate list` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct ListArgs {
+    /// List databases in every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Only databases matching this label selector (e.g. team=payments,tier!=dev).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Only databases whose credential is older than AGE (e.g. 90d, 2w, 36h); exit 1 when
+    /// any remain.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<crate::inspect::OlderThan>,
 }
 
 /// Which object to act on.
@@ -139,6 +247,42 @@ pub struct TargetArgs {
     /// NAME, when TYPE and NAME are given separately.
     #[arg(value_name = "NAME")]
     pub name: Option<String>,
+}
+
+/// Which objects a rotation acts on: one or more by name, or a selection.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SelectArgs {
+    /// TYPE/NAME ..., or TYPE NAME ...; TYPE is a kind, plural or short name: sqlmi, pg,
+    /// postgres, ms, mssqlserver, my, mg, ... (optionally with its group:
+    /// postgreses.kubedb.com). TYPE alone, with --all, -l or -A, selects that kind only.
+    #[arg(value_name = "TYPE/NAME", required_unless_present_any = ["all", "all_namespaces", "selector"])]
+    pub targets: Vec<String>,
+
+    /// Act on every database matching this label selector (e.g. team=payments,tier!=dev).
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "SELECTOR",
+        help_heading = "Selection options"
+    )]
+    pub selector: Option<String>,
+
+    /// Act on every supported database in the namespace (of TYPE, if given).
+    #[arg(long, help_heading = "Selection options")]
+    pub all: bool,
+
+    /// Act on databases in every namespace (with --all, -l or TYPE).
+    #[arg(short = 'A', long, help_heading = "Selection options")]
+    pub all_namespaces: bool,
+
+    /// How many databases to work on at once when there are several.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Selection options")]
+    pub parallel: u16,
+
+    /// Do not ask for confirmation before writing to --all or -A databases.
+    #[arg(long, help_heading = "Selection options")]
+    pub yes: bool,
 }
 
 /// Flags shared by the verbs that change something.
@@ -173,14 +317,29 @@ pub struct ChangeArgs {
 /// `kubectl rotate auth` arguments.
 #[derive(Args, Debug, Clone)]
 pub struct AuthArgs {
-    /// The target.
+    /// The targets.
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub targets: SelectArgs,
 
     /// KubeDB: use the password in this kubernetes.io/basic-auth Secret (same namespace)
     /// instead of one the operator generates. It is checked before anything is written.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = "Credential options")]
     pub secret: Option<String>,
+
+    /// KubeDB: read the new password from stdin (one line; never echoed, never in argv);
+    /// the plugin creates a basic-auth Secret for it, owned by the database.
+    #[arg(long, conflicts_with_all = ["secret", "generate"], help_heading = "Credential options")]
+    pub password_stdin: bool,
+
+    /// KubeDB: have the plugin generate the new password (OS CSPRNG, 24 letters and
+    /// digits, the engine's rules met) and create a basic-auth Secret for it.
+    #[arg(long, conflicts_with = "secret", help_heading = "Credential options")]
+    pub generate: bool,
+
+    /// KubeDB, with --password-stdin or --generate: the username, for engines that allow
+    /// choosing one (default: the current one). Engines with a fixed user refuse others.
+    #[arg(long, value_name = "NAME", help_heading = "Credential options")]
+    pub username: Option<String>,
 
     /// Flags shared with rollback.
     #[command(flatten)]
@@ -190,9 +349,9 @@ pub struct AuthArgs {
 /// `kubectl rotate rollback` arguments.
 #[derive(Args, Debug, Clone)]
 pub struct RollbackArgs {
-    /// The target.
+    /// The targets.
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub targets: SelectArgs,
 
     /// Flags shared with auth.
     #[command(flatten)]
@@ -265,7 +424,8 @@ mod tests {
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        assert_eq!(a.target.target, "pg/pg-demo");
+        assert_eq!(a.targets.targets, ["pg/pg-demo"]);
+        assert_eq!(a.targets.parallel, 4);
         assert_eq!(a.change.apply, ApplyPolicy::IfReady);
         assert_eq!(a.change.dry_run, DryRun::None);
     }
@@ -290,7 +450,7 @@ mod tests {
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        assert_eq!(a.target.name.as_deref(), Some("pg-demo"));
+        assert_eq!(a.targets.targets, ["pg", "pg-demo"]);
     }
 
     #[test]
@@ -300,7 +460,10 @@ mod tests {
             &["auth", "pg/x", "-o", "xml"],
             &["auth", "pg/x", "--timeout", "soon"],
             &["auth", "pg/x", "--dry-run=maybe"],
+            &["auth", "pg/x", "--parallel", "0"],
             &["auth"],
+            &["auth", "pg/x", "--secret", "s", "--password-stdin"],
+            &["auth", "pg/x", "--secret", "s", "--generate"],
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");

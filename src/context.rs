@@ -17,6 +17,22 @@ pub struct Ctx {
     pub namespace: String,
     /// `--request-timeout`, if not 0.
     pub request_timeout: Option<Duration>,
+    /// The kubeconfig context's user name (for audit Events), if the context names one.
+    pub user: Option<String>,
+}
+
+/// The user named by the chosen context (`--context`, else the current one).
+fn context_user(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()?
+        .user
+        .clone()
+        .filter(|u| !u.is_empty())
 }
 
 impl Ctx {
@@ -28,6 +44,7 @@ impl Ctx {
             None => Kubeconfig::read(),
         }
         .map_err(|source| Error::Kubeconfig { source })?;
+        let user = context_user(&kubeconfig, args.context.as_deref());
         let options = KubeConfigOptions {
             context: args.context.clone(),
             ..Default::default()
@@ -55,6 +72,7 @@ impl Ctx {
             client,
             namespace,
             request_timeout,
+            user,
         })
     }
 

@@ -110,6 +110,41 @@ pub fn check_policy(
     }
 }
 
+/// The username an auth Secret holds now (Memcached: the user part of `authData`).
+pub fn current_username(engine: &EngineSpec, data: &BTreeMap<String, String>) -> Option<String> {
+    let u = match engine.prev {
+        PrevLayout::MemcachedAuthData => data
+            .get("authData")
+            .and_then(|a| a.split_once(':'))
+            .map(|(u, _)| u.to_string()),
+        _ => data.get(USERNAME_KEY).cloned(),
+    };
+    u.filter(|u| !u.is_empty())
+}
+
+/// Whether `engine` lets a new credential use `username`, given the database's current
+/// user: a fixed admin user must be kept, and some engines refuse any change. The error
+/// says why (names only, never a password).
+pub fn check_username(
+    engine: &EngineSpec,
+    username: &str,
+    current: Option<&str>,
+) -> Result<(), String> {
+    if let Some(admin) = engine.admin_user.filter(|a| username != *a) {
+        return Err(format!(
+            "{} requires the username {admin:?}, not {username:?}",
+            engine.kind
+        ));
+    }
+    if let Some(current) = current.filter(|c| engine.username_immutable && username != *c) {
+        return Err(format!(
+            "{} cannot change its username: the database uses {current:?}, the new credential has {username:?}",
+            engine.kind
+        ));
+    }
+    Ok(())
+}
+
 /// The previous credential kept in an auth Secret after a RotateAuth.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Previous {
@@ -125,26 +160,46 @@ pub enum Previous {
 pub fn previous(engine: &EngineSpec, data: &BTreeMap<String, String>) -> Previous {
     match engine.prev {
         PrevLayout::UserPass => match (data.get("username.prev"), data.get("password.prev")) {
-            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => {
-                Previous::Found(Credential { username: u.clone(), password: Password::new(p.clone()) })
-            }
+            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
+                username: u.clone(),
+                password: Password::new(p.clone()),
+            }),
             _ => Previous::Missing("username.prev and password.prev".into()),
         },
         // NB: DocumentDB keeps no username.prev; its username cannot change, so the current one is it.
         PrevLayout::PasswordOnly => match (data.get(USERNAME_KEY), data.get("password.prev")) {
-            (Some(u), Some(p)) if !p.is_empty() => {
-                Previous::Found(Credential { username: u.clone(), password: Password::new(p.clone()) })
-            }
+            (Some(u), Some(p)) if !p.is_empty() => Previous::Found(Credential {
+                username: u.clone(),
+                password: Password::new(p.clone()),
+            }),
             _ => Previous::Missing("username and password.prev".into()),
         },
-        PrevLayout::MemcachedAuthData => Previous::Unsupported(
-            "Memcached keeps its previous credential as authData.prev, which a basic-auth Secret cannot carry".into(),
-        ),
-        PrevLayout::PrevSuffix => Previous::Unsupported(
-            "Weaviate keeps its previous keys under -PREV names, which a basic-auth Secret cannot carry".into(),
-        ),
-        PrevLayout::None => Previous::Unsupported(format!("{} keeps no previous credential", engine.kind)),
-        PrevLayout::NotApplicable => Previous::Unsupported(format!("{} has no auth Secret", engine.kind)),
+        // NB: Memcached keeps `user:password` in one key; the operator accepts a basic-auth
+        // Secret and writes authData from it.
+        PrevLayout::MemcachedAuthData => {
+            match data.get("authData.prev").and_then(|a| a.split_once(':')) {
+                Some((u, p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
+                    username: u.to_string(),
+                    password: Password::new(p),
+                }),
+                _ => Previous::Missing("authData.prev".into()),
+            }
+        }
+        PrevLayout::PrevSuffix => match (data.get("username-PREV"), data.get("password-PREV")) {
+            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
+                username: u.clone(),
+                password: Password::new(p.clone()),
+            }),
+            _ => Previous::Missing("username-PREV and password-PREV".into()),
+        },
+        PrevLayout::None => Previous::Unsupported(format!(
+            "{} keeps no previous credential (its API keys are replaced, not kept), so there is \
+             nothing to roll back to; rotate again instead",
+            engine.kind
+        )),
+        PrevLayout::NotApplicable => {
+            Previous::Unsupported(format!("{} has no auth Secret", engine.kind))
+        }
     }
 }
 
@@ -230,11 +285,31 @@ mod tests {
         assert!(matches!(previous(docdb, &d), Previous::Found(c) if c.username == "admin"));
         assert!(matches!(
             previous(find("memcached").unwrap(), &d),
-            Previous::Unsupported(_)
+            Previous::Missing(_)
         ));
+        let mc = data(&[
+            ("authData", "admin:new"),
+            ("authData.prev", "admin:old:with:colons"),
+        ]);
+        assert_eq!(
+            previous(find("memcached").unwrap(), &mc),
+            Previous::Found(Credential {
+                username: "admin".into(),
+                password: pw("old:with:colons")
+            })
+        );
+        let wv = data(&[
+            ("username", "admin"),
+            ("username-PREV", "admin"),
+            ("password-PREV", "old"),
+        ]);
+        assert!(
+            matches!(previous(find("weaviate").unwrap(), &wv), Previous::Found(c) if c.password == pw("old"))
+        );
+        let qd = data(&[("api-key", "k"), ("read-only-api-key", "r")]);
         assert!(matches!(
-            previous(find("qdrant").unwrap(), &d),
-            Previous::Unsupported(_)
+            previous(find("qdrant").unwrap(), &qd),
+            Previous::Unsupported(why) if why.contains("nothing to roll back to")
         ));
     }
 
@@ -246,5 +321,24 @@ mod tests {
         let d = decode_data(Some(&m));
         assert_eq!(d.len(), 1);
         assert_eq!(d["username"], "sa");
+    }
+
+    #[test]
+    fn fixed_and_immutable_usernames_are_enforced_by_name_only() {
+        let pg = find("pg").unwrap();
+        assert!(check_username(pg, "postgres", Some("postgres")).is_ok());
+        assert!(check_username(pg, "alice", None)
+            .unwrap_err()
+            .contains("\"postgres\""));
+        let docdb = find("docdb").unwrap();
+        assert!(check_username(docdb, "bob", Some("alice"))
+            .unwrap_err()
+            .contains("cannot change"));
+        assert!(check_username(find("kafka").unwrap(), "anyone", Some("admin")).is_ok());
+        let mc = data(&[("authData", "admin:pw")]);
+        assert_eq!(
+            current_username(find("mc").unwrap(), &mc).as_deref(),
+            Some("admin")
+        );
     }
 }

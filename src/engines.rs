@@ -90,6 +90,47 @@ pub enum PrevLayout {
     NotApplicable,
 }
 
+/// The wire protocol a client logs in with, for login checks and messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// PostgreSQL frontend/backend protocol (Postgres, PgBouncer, Pgpool).
+    Postgres,
+    /// MySQL client/server protocol (MySQL, MariaDB, PerconaXtraDB, ProxySQL, Singlestore).
+    MySql,
+    /// SQL Server's TDS (MSSQLServer, Arc SQL MI).
+    Tds,
+    /// MongoDB wire protocol (MongoDB, DocumentDB).
+    MongoDb,
+    /// RESP (Redis, RedisSentinel).
+    Redis,
+    /// HTTP with basic auth or an API key (Elasticsearch, Druid, Solr, Qdrant, Weaviate, ...).
+    Http,
+    /// Kafka's protocol with SASL/PLAIN.
+    Kafka,
+    /// Cassandra's CQL native protocol.
+    Cql,
+    /// ClickHouse's native TCP protocol.
+    ClickHouse,
+    /// Memcached's binary protocol with SASL.
+    Memcached,
+    /// Neo4j's Bolt.
+    Bolt,
+    /// Oracle Net (TNS).
+    OracleNet,
+    /// SAP HANA's SQL command network protocol.
+    HanaSql,
+    /// Hazelcast's client protocol.
+    Hazelcast,
+    /// Apache Ignite's thin-client protocol.
+    IgniteThin,
+    /// AMQP 0-9-1 (RabbitMQ).
+    Amqp,
+    /// ZooKeeper's client protocol with SASL digest.
+    ZooKeeper,
+    /// gRPC (Milvus).
+    Grpc,
+}
+
 /// One row of the engine table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineSpec {
@@ -99,6 +140,9 @@ pub struct EngineSpec {
     pub group: &'static str,
     /// The resource plural, e.g. `postgreses`.
     pub plural: &'static str,
+    /// Versions the published CRD serves, storage version first. Only a fallback and a
+    /// cross-check: the plugin uses the version the API server prefers (discovery).
+    pub versions: &'static [&'static str],
     /// Short names `kubectl get` accepts, e.g. `pg`.
     pub short_names: &'static [&'static str],
     /// How credentials are rotated.
@@ -111,6 +155,10 @@ pub struct EngineSpec {
     pub password_policy: PasswordPolicy,
     /// Where the previous credential is kept.
     pub prev: PrevLayout,
+    /// The default auth Secret is `<db><auth_suffix>` when `spec.authSecret.name` is unset.
+    pub auth_suffix: &'static str,
+    /// How clients log in.
+    pub protocol: Protocol,
 }
 
 impl EngineSpec {
@@ -169,6 +217,7 @@ const fn kubedb(
         kind,
         group: KUBEDB_GROUP,
         plural,
+        versions: V1ALPHA2,
         short_names,
         backend: Backend::KubeDb(OpsSpec {
             kind: ops_kind,
@@ -181,43 +230,76 @@ const fn kubedb(
         username_immutable: false,
         password_policy: PasswordPolicy::Any,
         prev: PrevLayout::UserPass,
+        auth_suffix: "-auth",
+        protocol: Protocol::Http,
     }
 }
 
-const fn admin(mut e: EngineSpec, user: &'static str) -> EngineSpec {
-    e.admin_user = Some(user);
-    e
-}
+/// Kinds served only as `kubedb.com/v1alpha2`.
+const V1ALPHA2: &[&str] = &["v1alpha2"];
+/// Kinds whose storage version is `kubedb.com/v1`, still also served as v1alpha2.
+const V1: &[&str] = &["v1", "v1alpha2"];
 
-const fn immutable_user(mut e: EngineSpec) -> EngineSpec {
-    e.username_immutable = true;
-    e
-}
-
-const fn policy(mut e: EngineSpec, p: PasswordPolicy) -> EngineSpec {
-    e.password_policy = p;
-    e
-}
-
-const fn prev(mut e: EngineSpec, p: PrevLayout) -> EngineSpec {
-    e.prev = p;
-    e
-}
-
-const fn proxy_ref(mut e: EngineSpec) -> EngineSpec {
-    if let Backend::KubeDb(mut ops) = e.backend {
-        ops.target_field = TargetField::ProxyRef;
-        e.backend = Backend::KubeDb(ops);
+impl EngineSpec {
+    /// The fixed admin user.
+    const fn admin(mut self, user: &'static str) -> Self {
+        self.admin_user = Some(user);
+        self
     }
-    e
-}
 
-const fn no_max_retries(mut e: EngineSpec) -> EngineSpec {
-    if let Backend::KubeDb(mut ops) = e.backend {
-        ops.max_retries = false;
-        e.backend = Backend::KubeDb(ops);
+    /// The webhook refuses a username change.
+    const fn immutable_user(mut self) -> Self {
+        self.username_immutable = true;
+        self
     }
-    e
+
+    /// A password policy other than "non-empty".
+    const fn policy(mut self, p: PasswordPolicy) -> Self {
+        self.password_policy = p;
+        self
+    }
+
+    /// Where the previous credential is kept, when not `username.prev`/`password.prev`.
+    const fn prev(mut self, p: PrevLayout) -> Self {
+        self.prev = p;
+        self
+    }
+
+    /// The ops request names its target in `spec.proxyRef`.
+    const fn proxy_ref(mut self) -> Self {
+        if let Backend::KubeDb(mut ops) = self.backend {
+            ops.target_field = TargetField::ProxyRef;
+            self.backend = Backend::KubeDb(ops);
+        }
+        self
+    }
+
+    /// The ops request has no `maxRetries`.
+    const fn no_max_retries(mut self) -> Self {
+        if let Backend::KubeDb(mut ops) = self.backend {
+            ops.max_retries = false;
+            self.backend = Backend::KubeDb(ops);
+        }
+        self
+    }
+
+    /// Served as `kubedb.com/v1` (storage) and v1alpha2.
+    const fn v1(mut self) -> Self {
+        self.versions = V1;
+        self
+    }
+
+    /// The login protocol.
+    const fn wire(mut self, p: Protocol) -> Self {
+        self.protocol = p;
+        self
+    }
+
+    /// The default auth Secret's suffix, when not `-auth`.
+    const fn auth_suffix(mut self, suffix: &'static str) -> Self {
+        self.auth_suffix = suffix;
+        self
+    }
 }
 
 /// Azure Arc-enabled SQL Managed Instance.
@@ -225,12 +307,16 @@ pub const SQL_MANAGED_INSTANCE: EngineSpec = EngineSpec {
     kind: "SqlManagedInstance",
     group: ARC_SQL_GROUP,
     plural: "sqlmanagedinstances",
+    // NB: Arc serves many versions (v1 .. v13); discovery picks the preferred one.
+    versions: &["v1"],
     short_names: &["sqlmi"],
     backend: Backend::Arc,
     admin_user: None,
     username_immutable: false,
     password_policy: PasswordPolicy::Any,
     prev: PrevLayout::NotApplicable,
+    auth_suffix: "-login-secret",
+    protocol: Protocol::Tds,
 };
 
 /// Every kind the plugin knows: the Arc row, then the 30 KubeDB kinds whose ops request
@@ -244,7 +330,8 @@ pub const ENGINES: &[EngineSpec] = &[
         "CassandraOpsRequest",
         "cassandraopsrequests",
         "casops",
-    ),
+    )
+    .wire(Protocol::Cql),
     kubedb(
         "ClickHouse",
         "clickhouses",
@@ -252,66 +339,63 @@ pub const ENGINES: &[EngineSpec] = &[
         "ClickHouseOpsRequest",
         "clickhouseopsrequests",
         "chops",
-    ),
+    )
+    .wire(Protocol::ClickHouse),
     // NB: DocumentDB keeps only password.prev, in <db>-admin-auth.
-    immutable_user(prev(
-        kubedb(
-            "DocumentDB",
-            "documentdbs",
-            &["docdb"],
-            "DocumentDBOpsRequest",
-            "documentdbopsrequests",
-            "dcops",
-        ),
-        PrevLayout::PasswordOnly,
-    )),
-    admin(
-        kubedb(
-            "Druid",
-            "druids",
-            &["dr"],
-            "DruidOpsRequest",
-            "druidopsrequests",
-            "drops",
-        ),
-        "admin",
-    ),
-    admin(
-        kubedb(
-            "Elasticsearch",
-            "elasticsearches",
-            &["es"],
-            "ElasticsearchOpsRequest",
-            "elasticsearchopsrequests",
-            "esops",
-        ),
-        "elastic",
-    ),
-    policy(
-        admin(
-            kubedb(
-                "HanaDB",
-                "hanadbs",
-                &["hdb"],
-                "HanaDBOpsRequest",
-                "hanadbopsrequests",
-                "hdbops",
-            ),
-            "SYSTEM",
-        ),
-        PasswordPolicy::HanaDb,
-    ),
-    admin(
-        kubedb(
-            "Hazelcast",
-            "hazelcasts",
-            &["hz"],
-            "HazelcastOpsRequest",
-            "hazelcastopsrequests",
-            "hzops",
-        ),
-        "admin",
-    ),
+    kubedb(
+        "DocumentDB",
+        "documentdbs",
+        &["docdb"],
+        "DocumentDBOpsRequest",
+        "documentdbopsrequests",
+        "dcops",
+    )
+    .immutable_user()
+    .prev(PrevLayout::PasswordOnly)
+    .auth_suffix("-admin-auth")
+    .wire(Protocol::MongoDb),
+    kubedb(
+        "Druid",
+        "druids",
+        &["dr"],
+        "DruidOpsRequest",
+        "druidopsrequests",
+        "drops",
+    )
+    .admin("admin")
+    .wire(Protocol::Http),
+    kubedb(
+        "Elasticsearch",
+        "elasticsearches",
+        &["es"],
+        "ElasticsearchOpsRequest",
+        "elasticsearchopsrequests",
+        "esops",
+    )
+    .admin("elastic")
+    .v1()
+    .wire(Protocol::Http),
+    kubedb(
+        "HanaDB",
+        "hanadbs",
+        &["hdb"],
+        "HanaDBOpsRequest",
+        "hanadbopsrequests",
+        "hdbops",
+    )
+    .admin("SYSTEM")
+    .policy(PasswordPolicy::HanaDb)
+    .wire(Protocol::HanaSql),
+    kubedb(
+        "Hazelcast",
+        "hazelcasts",
+        &["hz"],
+        "HazelcastOpsRequest",
+        "hazelcastopsrequests",
+        "hzops",
+    )
+    .admin("admin")
+    .wire(Protocol::Hazelcast),
     kubedb(
         "Ignite",
         "ignites",
@@ -319,7 +403,8 @@ pub const ENGINES: &[EngineSpec] = &[
         "IgniteOpsRequest",
         "igniteopsrequests",
         "igops",
-    ),
+    )
+    .wire(Protocol::IgniteThin),
     kubedb(
         "Kafka",
         "kafkas",
@@ -327,29 +412,32 @@ pub const ENGINES: &[EngineSpec] = &[
         "KafkaOpsRequest",
         "kafkaopsrequests",
         "kfops",
-    ),
-    immutable_user(admin(
-        kubedb(
-            "MariaDB",
-            "mariadbs",
-            &["md"],
-            "MariaDBOpsRequest",
-            "mariadbopsrequests",
-            "mariaops",
-        ),
-        "root",
-    )),
-    prev(
-        kubedb(
-            "Memcached",
-            "memcacheds",
-            &["mc"],
-            "MemcachedOpsRequest",
-            "memcachedopsrequests",
-            "mcops",
-        ),
-        PrevLayout::MemcachedAuthData,
-    ),
+    )
+    .v1()
+    .wire(Protocol::Kafka),
+    kubedb(
+        "MariaDB",
+        "mariadbs",
+        &["md"],
+        "MariaDBOpsRequest",
+        "mariadbopsrequests",
+        "mariaops",
+    )
+    .admin("root")
+    .immutable_user()
+    .v1()
+    .wire(Protocol::MySql),
+    kubedb(
+        "Memcached",
+        "memcacheds",
+        &["mc"],
+        "MemcachedOpsRequest",
+        "memcachedopsrequests",
+        "mcops",
+    )
+    .prev(PrevLayout::MemcachedAuthData)
+    .v1()
+    .wire(Protocol::Memcached),
     kubedb(
         "Milvus",
         "milvuses",
@@ -357,80 +445,77 @@ pub const ENGINES: &[EngineSpec] = &[
         "MilvusOpsRequest",
         "milvusopsrequests",
         "mvops",
-    ),
-    admin(
-        kubedb(
-            "MongoDB",
-            "mongodbs",
-            &["mg"],
-            "MongoDBOpsRequest",
-            "mongodbopsrequests",
-            "mgops",
-        ),
-        "root",
-    ),
-    policy(
-        immutable_user(admin(
-            kubedb(
-                "MSSQLServer",
-                "mssqlservers",
-                &["ms"],
-                "MSSQLServerOpsRequest",
-                "mssqlserveropsrequests",
-                "msops",
-            ),
-            "sa",
-        )),
-        PasswordPolicy::Mssql,
-    ),
-    immutable_user(admin(
-        kubedb(
-            "MySQL",
-            "mysqls",
-            &["my"],
-            "MySQLOpsRequest",
-            "mysqlopsrequests",
-            "myops",
-        ),
-        "root",
-    )),
-    policy(
-        admin(
-            kubedb(
-                "Neo4j",
-                "neo4js",
-                &["neo"],
-                "Neo4jOpsRequest",
-                "neo4jopsrequests",
-                "neoops",
-            ),
-            "neo4j",
-        ),
-        PasswordPolicy::Neo4j,
-    ),
+    )
+    .wire(Protocol::Grpc),
+    kubedb(
+        "MongoDB",
+        "mongodbs",
+        &["mg"],
+        "MongoDBOpsRequest",
+        "mongodbopsrequests",
+        "mgops",
+    )
+    .admin("root")
+    .v1()
+    .wire(Protocol::MongoDb),
+    kubedb(
+        "MSSQLServer",
+        "mssqlservers",
+        &["ms"],
+        "MSSQLServerOpsRequest",
+        "mssqlserveropsrequests",
+        "msops",
+    )
+    .admin("sa")
+    .immutable_user()
+    .policy(PasswordPolicy::Mssql)
+    .wire(Protocol::Tds),
+    kubedb(
+        "MySQL",
+        "mysqls",
+        &["my"],
+        "MySQLOpsRequest",
+        "mysqlopsrequests",
+        "myops",
+    )
+    .admin("root")
+    .immutable_user()
+    .v1()
+    .wire(Protocol::MySql),
+    kubedb(
+        "Neo4j",
+        "neo4js",
+        &["neo"],
+        "Neo4jOpsRequest",
+        "neo4jopsrequests",
+        "neoops",
+    )
+    .admin("neo4j")
+    .policy(PasswordPolicy::Neo4j)
+    .wire(Protocol::Bolt),
     // NB: OracleOpsRequest has no maxRetries field.
-    no_max_retries(admin(
-        kubedb(
-            "Oracle",
-            "oracles",
-            &["ora"],
-            "OracleOpsRequest",
-            "oracleopsrequests",
-            "oraops",
-        ),
-        "sys",
-    )),
-    admin(
-        kubedb(
-            "PerconaXtraDB",
-            "perconaxtradbs",
-            &["px"],
-            "PerconaXtraDBOpsRequest",
-            "perconaxtradbopsrequests",
-            "pxcops",
-        ),
-        "root",
-    ),
+    kubedb(
+        "Oracle",
+        "oracles",
+        &["ora"],
+        "OracleOpsRequest",
+        "oracleopsrequests",
+        "oraops",
+    )
+    .admin("sys")
+    .no_max_retries()
+    .wire(Protocol::OracleNet),
+    kubedb(
+        "PerconaXtraDB",
+        "perconaxtradbs",
+        &["px"],
+        "PerconaXtraDBOpsRequest",
+        "perconaxtradbopsrequests",
+        "pxcops",
+    )
+    .admin("root")
+    .v1()
+    .wire(Protocol::MySql),
     kubedb(
         "PgBouncer",
         "pgbouncers",
@@ -438,7 +523,9 @@ pub const ENGINES: &[EngineSpec] = &[
         "PgBouncerOpsRequest",
         "pgbounceropsrequests",
         "pbops",
-    ),
+    )
+    .v1()
+    .wire(Protocol::Postgres),
     kubedb(
         "Pgpool",
         "pgpools",
@@ -446,38 +533,43 @@ pub const ENGINES: &[EngineSpec] = &[
         "PgpoolOpsRequest",
         "pgpoolopsrequests",
         "ppops",
-    ),
-    immutable_user(admin(
-        kubedb(
-            "Postgres",
-            "postgreses",
-            &["pg"],
-            "PostgresOpsRequest",
-            "postgresopsrequests",
-            "pgops",
-        ),
-        "postgres",
-    )),
+    )
+    .wire(Protocol::Postgres),
+    kubedb(
+        "Postgres",
+        "postgreses",
+        &["pg"],
+        "PostgresOpsRequest",
+        "postgresopsrequests",
+        "pgops",
+    )
+    .admin("postgres")
+    .immutable_user()
+    .v1()
+    .wire(Protocol::Postgres),
     // NB: ProxySQLOpsRequest names its target in spec.proxyRef, not spec.databaseRef.
-    proxy_ref(kubedb(
+    kubedb(
         "ProxySQL",
         "proxysqls",
         &["prx"],
         "ProxySQLOpsRequest",
         "proxysqlopsrequests",
         "prxops",
-    )),
-    prev(
-        kubedb(
-            "Qdrant",
-            "qdrants",
-            &["qd"],
-            "QdrantOpsRequest",
-            "qdrantopsrequests",
-            "qdops",
-        ),
-        PrevLayout::None,
-    ),
+    )
+    .proxy_ref()
+    .v1()
+    .wire(Protocol::MySql),
+    // NB: Qdrant's credentials are two API keys, and no previous value is kept.
+    kubedb(
+        "Qdrant",
+        "qdrants",
+        &["qd"],
+        "QdrantOpsRequest",
+        "qdrantopsrequests",
+        "qdops",
+    )
+    .prev(PrevLayout::None)
+    .wire(Protocol::Http),
     kubedb(
         "RabbitMQ",
         "rabbitmqs",
@@ -485,7 +577,8 @@ pub const ENGINES: &[EngineSpec] = &[
         "RabbitMQOpsRequest",
         "rabbitmqopsrequests",
         "rmops",
-    ),
+    )
+    .wire(Protocol::Amqp),
     kubedb(
         "Redis",
         "redises",
@@ -493,7 +586,9 @@ pub const ENGINES: &[EngineSpec] = &[
         "RedisOpsRequest",
         "redisopsrequests",
         "rdops",
-    ),
+    )
+    .v1()
+    .wire(Protocol::Redis),
     kubedb(
         "RedisSentinel",
         "redissentinels",
@@ -501,40 +596,39 @@ pub const ENGINES: &[EngineSpec] = &[
         "RedisSentinelOpsRequest",
         "redissentinelopsrequests",
         "rdsops",
-    ),
-    admin(
-        kubedb(
-            "Singlestore",
-            "singlestores",
-            &["sdb"],
-            "SinglestoreOpsRequest",
-            "singlestoreopsrequests",
-            "sdbops",
-        ),
-        "root",
-    ),
-    admin(
-        kubedb(
-            "Solr",
-            "solrs",
-            &["sl"],
-            "SolrOpsRequest",
-            "solropsrequests",
-            "slops",
-        ),
-        "admin",
-    ),
-    prev(
-        kubedb(
-            "Weaviate",
-            "weaviates",
-            &["wv"],
-            "WeaviateOpsRequest",
-            "weaviateopsrequests",
-            "wvops",
-        ),
-        PrevLayout::PrevSuffix,
-    ),
+    )
+    .v1()
+    .wire(Protocol::Redis),
+    kubedb(
+        "Singlestore",
+        "singlestores",
+        &["sdb"],
+        "SinglestoreOpsRequest",
+        "singlestoreopsrequests",
+        "sdbops",
+    )
+    .admin("root")
+    .wire(Protocol::MySql),
+    kubedb(
+        "Solr",
+        "solrs",
+        &["sl"],
+        "SolrOpsRequest",
+        "solropsrequests",
+        "slops",
+    )
+    .admin("admin")
+    .wire(Protocol::Http),
+    kubedb(
+        "Weaviate",
+        "weaviates",
+        &["wv"],
+        "WeaviateOpsRequest",
+        "weaviateopsrequests",
+        "wvops",
+    )
+    .prev(PrevLayout::PrevSuffix)
+    .wire(Protocol::Http),
     kubedb(
         "ZooKeeper",
         "zookeepers",
@@ -542,7 +636,8 @@ pub const ENGINES: &[EngineSpec] = &[
         "ZooKeeperOpsRequest",
         "zookeeperopsrequests",
         "zkops",
-    ),
+    )
+    .wire(Protocol::ZooKeeper),
 ];
 
 /// Finds the row whose kind, plural, singular or short name is `word` (case-insensitive).
@@ -575,7 +670,7 @@ mod tests {
             let f: Vec<&str> = line.split('\t').collect();
             match f[0] {
                 "kubedb.com" => {
-                    dbs.insert(f[1], (f[2], f[3]));
+                    dbs.insert(f[1], (f[2], f[3], f[4]));
                 }
                 "ops.kubedb.com" if f[7] == "RotateAuth" => {
                     ops.insert(f[1], (f[2], f[3], f[8]));
@@ -585,8 +680,13 @@ mod tests {
         }
         assert_eq!(ops.len(), 30, "the TSV lists 30 RotateAuth kinds");
         for e in ENGINES.iter().filter(|e| e.group == KUBEDB_GROUP) {
-            let (plural, short) = dbs[e.kind];
+            let (plural, short, versions) = dbs[e.kind];
             assert_eq!(e.plural, plural, "{}", e.kind);
+            let served: Vec<&str> = versions
+                .split(',')
+                .map(|v| v.trim_end_matches('*'))
+                .collect();
+            assert_eq!(e.versions, served.as_slice(), "{}", e.kind);
             assert_eq!(e.short_names, &[short], "{}", e.kind);
             let o = e.ops().unwrap();
             let (oplural, oshort, field) = ops[o.kind];
@@ -663,5 +763,38 @@ mod tests {
             ["DocumentDB", "MariaDB", "MSSQLServer", "MySQL", "Postgres"]
         );
         assert_eq!(find("sqlmi").unwrap().backend, Backend::Arc);
+    }
+
+    #[test]
+    fn the_plugin_and_the_sandbox_operator_agree_on_every_engines_credentials() {
+        use rotate_sandbox::controllers::kubedb::{engine, SecretLayout};
+        for e in ENGINES.iter().filter(|e| e.ops().is_some()) {
+            let sb = engine(e.kind);
+            assert_eq!(sb.kind, e.kind, "the sandbox knows {}", e.kind);
+            if let Some(admin) = e.admin_user {
+                assert_eq!(sb.admin_user, admin, "{}: admin user", e.kind);
+            }
+            if sb.username_fixed {
+                assert!(
+                    e.username_immutable || e.admin_user.is_some(),
+                    "{}: the sandbox's webhook refuses a username change, so the plugin must too",
+                    e.kind
+                );
+            }
+            let layout = match e.prev {
+                PrevLayout::UserPass => SecretLayout::Basic,
+                PrevLayout::PasswordOnly => SecretLayout::PasswordPrevOnly,
+                PrevLayout::MemcachedAuthData => SecretLayout::AuthData,
+                PrevLayout::PrevSuffix => SecretLayout::PrevSuffix,
+                PrevLayout::None => SecretLayout::ApiKeys,
+                PrevLayout::NotApplicable => unreachable!("{}", e.kind),
+            };
+            assert_eq!(sb.layout, layout, "{}: secret layout", e.kind);
+            assert_eq!(
+                sb.auth_suffix, e.auth_suffix,
+                "{}: auth Secret name",
+                e.kind
+            );
+        }
     }
 }

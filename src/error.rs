@@ -12,6 +12,9 @@
 //! | 124  | timed out while waiting (the rotation goes on on the server)              |
 //! | 130  | interrupted (Ctrl-C) while waiting (the rotation goes on on the server)   |
 //!
+//! With several targets the failed rows' common code is the exit code, else 1
+//! ([`Error::Partial`]).
+//!
 //! Messages say what happened and what to do next. None carries a secret value: they are
 //! built from names, phases and API status messages only.
 
@@ -149,6 +152,26 @@ pub enum Error {
     #[error("unexpected response: {0}")]
     Unexpected(String),
 
+    /// `list --older-than`: some credentials are overdue (exit 1, so CI and cron notice).
+    #[error("{count} database(s) have credentials older than {older_than}: rotate them with `kubectl rotate auth`")]
+    Stale {
+        /// How many.
+        count: usize,
+        /// The threshold as given, e.g. `90d`.
+        older_than: String,
+    },
+
+    /// Some targets of a command with several failed (each row says why).
+    #[error("{failed} of {total} databases failed; their rows say why")]
+    Partial {
+        /// How many failed.
+        failed: usize,
+        /// How many there were.
+        total: usize,
+        /// The failures' common exit code, else 1.
+        code: u8,
+    },
+
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
@@ -169,6 +192,7 @@ impl Error {
             Error::Refused(_) => 6,
             Error::Timeout { .. } => 124,
             Error::Interrupted { .. } => 130,
+            Error::Partial { code, .. } => *code,
             Error::Api { source, .. } => match status_code(source) {
                 Some(404) => 4,
                 Some(409) => 3,
@@ -177,6 +201,7 @@ impl Error {
             Error::Kubeconfig { .. }
             | Error::Client { .. }
             | Error::Unexpected(_)
+            | Error::Stale { .. }
             | Error::Io(_) => 1,
         }
     }

@@ -9,7 +9,9 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod audit;
 pub mod backend;
+pub mod bulk;
 pub mod cli;
 pub mod cmd;
 pub mod context;
@@ -17,9 +19,12 @@ pub mod creds;
 pub mod duration;
 pub mod engines;
 pub mod error;
+pub mod inspect;
 pub mod output;
+pub mod password;
 pub mod rotation;
 pub mod target;
+pub mod tls;
 
 use std::io::Write;
 
@@ -39,6 +44,10 @@ pub async fn run(
     let mut plan = match &cli.command {
         Command::Auth(a) => cmd::auth::plan(a)?,
         Command::Rollback(a) => cmd::rollback::plan(a)?,
+        // The inspection verbs only read: they have their own flow (src/inspect).
+        Command::Prev(_) | Command::Status(_) | Command::History(_) | Command::List(_) => {
+            return inspect::run(&cli, out, err).await;
+        }
     };
     let ctx = Ctx::connect(&cli.kube).await?;
     plan.namespace = ctx.namespace.clone();
@@ -48,6 +57,12 @@ pub async fn run(
     };
     output::print_outcome(&outcome, cli.output.output, out, err)?;
     out.flush()?;
+    // Several targets: the table is printed either way; any failed row fails the command.
+    if let rotation::Outcome::Bulk(report) = &outcome {
+        if let Some(e) = bulk::report_error(report) {
+            return Err(e);
+        }
+    }
     Ok(())
 }
 

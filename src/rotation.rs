@@ -137,6 +137,22 @@ pub enum Outcome {
         /// One line per request, e.g. `PATCH sqlmanagedinstances.sql.arcdata.microsoft.com demo/x (json-patch)`.
         requests: Vec<String>,
     },
+    /// Several targets (names, `-l`, `--all`, `-A`): a summary of each.
+    Bulk(BulkReport),
+}
+
+/// The result of a command with several targets: one row each, failures included.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BulkReport {
+    /// One row per target, in a stable order (namespace, kind, name). A failed target's
+    /// row says why in `message`.
+    pub rows: Vec<Rotation>,
+    /// The exit code of each failed row, for the command's own exit code.
+    pub failed: Vec<u8>,
+    /// `--dry-run=client`: every document that would be sent, secret values redacted.
+    pub documents: Vec<serde_json::Value>,
+    /// `--dry-run=client`: one line per request that would be sent.
+    pub requests: Vec<String>,
 }
 
 /// A step seen while following a rotation, for live progress on stderr.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::cli::TargetArgs;
+use crate::cli::{SelectArgs, TargetArgs};
 use crate::engines::{self, EngineSpec};
 use crate::error::{Error, Result};
 
@@ -51,6 +51,106 @@ impl Target {
             name: name.to_string(),
             typed: typ.to_string(),
         })
+    }
+}
+
+/// What a rotation acts on: named objects, or every object a selection matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// One or more named objects in the namespace, in the order given, without repeats.
+    Named(Vec<Target>),
+    /// Every object of these kinds, in the namespace or in all of them, optionally only
+    /// those matching a label selector.
+    Matching {
+        /// The kinds to look at (all the plugin knows, for `--all` without TYPE).
+        engines: Vec<&'static EngineSpec>,
+        /// `-l`.
+        selector: Option<String>,
+        /// `-A`.
+        all_namespaces: bool,
+    },
+}
+
+impl Selection {
+    /// Checks the selection flags (pure: before any API call). Follows kubectl's rules:
+    /// `TYPE/NAME ...` or `TYPE NAME ...`, names exclude `-l`, `--all` and `-A`.
+    pub fn parse(args: &SelectArgs) -> Result<Selection> {
+        let selecting = args.all || args.all_namespaces || args.selector.is_some();
+        if let Some(sel) = &args.selector {
+            if sel.trim().is_empty() {
+                return Err(Error::Usage("-l/--selector is empty".into()));
+            }
+        }
+        let (typ, names): (Option<&str>, Vec<&str>) = match args.targets.as_slice() {
+            [] => (None, vec![]),
+            [first, ..] if first.contains('/') => {
+                (None, args.targets.iter().map(String::as_str).collect())
+            }
+            [first, rest @ ..] => (
+                Some(first.as_str()),
+                rest.iter().map(String::as_str).collect(),
+            ),
+        };
+        if names.is_empty() {
+            if !selecting {
+                return Err(Error::Usage(match typ {
+                    Some(t) => format!(
+                        "name the {t} to act on ({t}/NAME), or select with --all, -l or -A"
+                    ),
+                    None => "name a database (TYPE/NAME, e.g. pg/pg-demo), or select with --all, -l or -A".into(),
+                }));
+            }
+            let engines = match typ {
+                Some(t) => vec![resolve_type(t)?],
+                None => engines::ENGINES.iter().collect(),
+            };
+            return Ok(Selection::Matching {
+                engines,
+                selector: args.selector.clone(),
+                all_namespaces: args.all_namespaces,
+            });
+        }
+        if selecting {
+            return Err(Error::Usage(if args.all_namespaces {
+                "a database cannot be named across all namespaces: drop -A, or drop the names"
+                    .into()
+            } else {
+                "give names or a selection (--all, -l), not both".into()
+            }));
+        }
+        let mut targets: Vec<Target> = Vec::new();
+        for n in names {
+            let t = match typ {
+                Some(_) if n.contains('/') => {
+                    return Err(Error::Usage(format!(
+                        "{n:?}: give either TYPE/NAME ... or TYPE NAME ..., not both"
+                    )))
+                }
+                Some(typ) => Target::parse(&TargetArgs {
+                    target: typ.into(),
+                    name: Some(n.into()),
+                })?,
+                None => Target::parse(&TargetArgs {
+                    target: n.into(),
+                    name: None,
+                })?,
+            };
+            if !targets
+                .iter()
+                .any(|x| x.engine == t.engine && x.name == t.name)
+            {
+                targets.push(t);
+            }
+        }
+        Ok(Selection::Named(targets))
+    }
+
+    /// The one named target, if that is all there is.
+    pub fn single(&self) -> Option<&Target> {
+        match self {
+            Selection::Named(t) if t.len() == 1 => t.first(),
+            _ => None,
+        }
     }
 }
 
@@ -153,5 +253,84 @@ mod tests {
             let e = Target::parse(&args(t, n)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{t} {n:?}: {e}");
         }
+    }
+
+    fn select(args: &[&str]) -> Result<Selection> {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(
+            ["kubectl-rotate", "auth"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap();
+        let crate::cli::Command::Auth(a) = cli.command else {
+            panic!()
+        };
+        Selection::parse(&a.targets)
+    }
+
+    #[test]
+    fn several_targets_are_named_in_either_kubectl_form_without_repeats() {
+        let Selection::Named(t) = select(&["pg/a", "ms/b", "postgres/a"]).unwrap() else {
+            panic!()
+        };
+        let got: Vec<String> = t
+            .iter()
+            .map(|t| format!("{}/{}", t.engine.kind, t.name))
+            .collect();
+        assert_eq!(got, ["Postgres/a", "MSSQLServer/b"]);
+        let Selection::Named(t) = select(&["pg", "a", "b"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.len(), 2);
+        assert!(select(&["pg/a"]).unwrap().single().is_some());
+    }
+
+    #[test]
+    fn all_selects_every_kind_and_a_type_narrows_it() {
+        let Selection::Matching {
+            engines,
+            all_namespaces,
+            selector,
+        } = select(&["--all"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(engines.len(), engines::ENGINES.len());
+        assert!(!all_namespaces && selector.is_none());
+        let Selection::Matching {
+            engines, selector, ..
+        } = select(&["pg", "-l", "team=a"]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(engines.len(), 1);
+        assert_eq!(selector.as_deref(), Some("team=a"));
+        assert!(matches!(
+            select(&["-A"]).unwrap(),
+            Selection::Matching {
+                all_namespaces: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn names_mixed_with_a_selection_or_missing_altogether_are_usage_errors() {
+        for args in [
+            &["pg"][..],
+            &["pg/a", "--all"],
+            &["pg/a", "-A"],
+            &["pg", "a", "-l", "x=y"],
+            &["pg", "ms/b"],
+            &["pg/a", "-l", " "],
+        ] {
+            let e = select(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+        }
+        assert!(select(&["pg/a", "-A"])
+            .unwrap_err()
+            .to_string()
+            .contains("across all namespaces"));
     }
 }

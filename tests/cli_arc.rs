@@ -12,7 +12,7 @@ fn rotating_sqlmi_with_wait_exits_zero_and_the_generation_reads_one() {
     out.expect(0);
     assert_eq!(env.sqlmi_generation(), 1);
     assert!(
-        out.stdout.starts_with("NAME "),
+        out.stdout.starts_with("NAMESPACE "),
         "a table on stdout:\n{}",
         out.stdout
     );

@@ -61,7 +61,7 @@ fn auth_help_is_stable() {
     out.expect(0);
     assert!(
         out.stdout
-            .contains("Usage: kubectl rotate auth [OPTIONS] <TYPE/NAME> [NAME]"),
+            .contains("Usage: kubectl rotate auth [OPTIONS] [TYPE/NAME]..."),
         "{}",
         out.stdout
     );
@@ -73,6 +73,21 @@ fn rollback_help_is_stable() {
     let out = run(&["rollback", "--help"]);
     out.expect(0);
     snapshot("help-rollback", &out.stdout);
+}
+
+#[test]
+fn the_inspection_verbs_help_is_stable() {
+    for verb in ["prev", "status", "history", "list"] {
+        let out = run(&[verb, "--help"]);
+        out.expect(0);
+        assert!(
+            out.stdout
+                .contains(&format!("Usage: kubectl rotate {verb} [OPTIONS]")),
+            "{}",
+            out.stdout
+        );
+        snapshot(&format!("help-{verb}"), &out.stdout);
+    }
 }
 
 #[test]

@@ -149,7 +149,14 @@ impl User {
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    shared.faults.record(method.as_str(), &path);
+    // NB: watches are counted as method WATCH, so request budgets can leave them out.
+    let watching = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    shared
+        .faults
+        .record(if watching { "WATCH" } else { method.as_str() }, &path);
     let user = match req
         .headers()
         .get(AUTHORIZATION)

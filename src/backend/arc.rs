@@ -259,6 +259,8 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
             follow: None,
         });
     }
+    let detail = crate::audit::Detail::Generation(change);
+    crate::audit::record(ctx, &written, &ar, plan.action, detail, progress).await;
     let target_generation = written.metadata.generation.unwrap_or(state.generation + 1);
     if !plan.wait {
         rotation.phase = "Submitted".into();
@@ -435,7 +437,7 @@ mod tests {
             wait: false,
             timeout: None,
             dry_run: DryRun::None,
-            secret: None,
+            credential: Default::default(),
         }
     }
 

@@ -15,9 +15,9 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde_json::{json, Value};
 
+use super::session::Session;
 use super::{
-    annotations as ann, bounded, discover, follow, get_target, list_all, retry, str_at, Plan,
-    Wanted,
+    annotations as ann, bounded, follow, get_target, retry, str_at, NewCredential, Plan, Wanted,
 };
 use crate::cli::{ApplyPolicy, DryRun};
 use crate::context::Ctx;
@@ -78,21 +78,25 @@ pub fn phase_of(obj: &DynamicObject) -> String {
     }
 }
 
-/// Whether `obj` is a RotateAuth for database `db` (pure).
-pub fn is_rotate_auth_for(obj: &DynamicObject, ops: &OpsSpec, db: &str) -> bool {
-    str_at(&obj.data, &["spec", "type"]) == Some(ROTATE_AUTH)
+/// Whether `obj` is a RotateAuth for database `ns/db` (pure).
+pub fn is_rotate_auth_for(obj: &DynamicObject, ops: &OpsSpec, ns: &str, db: &str) -> bool {
+    // NB: lists may span namespaces (-A); an object without a namespace is from a
+    // namespaced list.
+    obj.metadata.namespace.as_deref().is_none_or(|n| n == ns)
+        && str_at(&obj.data, &["spec", "type"]) == Some(ROTATE_AUTH)
         && str_at(&obj.data, &["spec", ops.target_field.field(), "name"]) == Some(db)
 }
 
-/// The first RotateAuth for `db` that is not finished yet, if any (pure).
+/// The first RotateAuth for `ns/db` that is not finished yet, if any (pure).
 pub fn active_rotation<'a>(
     items: &'a [DynamicObject],
     ops: &OpsSpec,
+    ns: &str,
     db: &str,
 ) -> Option<&'a DynamicObject> {
     items
         .iter()
-        .find(|o| is_rotate_auth_for(o, ops, db) && !is_terminal(&phase_of(o)))
+        .find(|o| is_rotate_auth_for(o, ops, ns, db) && !is_terminal(&phase_of(o)))
 }
 
 /// The ops request we would create (pure).
@@ -251,35 +255,33 @@ pub fn check_user_secret(
         )));
     }
     let data = creds::decode_data(secret.data.as_ref());
-    let username = data.get(USERNAME_KEY).filter(|u| !u.is_empty());
     let password = data.get(PASSWORD_KEY).filter(|p| !p.is_empty());
-    let (Some(username), Some(password)) = (username, password) else {
+    // NB: Qdrant's credential is an API key: the operator takes `password` as the new key
+    // and needs no username.
+    let username = data.get(USERNAME_KEY).cloned().unwrap_or_default();
+    let (false, Some(password)) = (
+        username.is_empty() && engine.prev != PrevLayout::None,
+        password,
+    ) else {
         return Err(invalid(
             "it needs non-empty `username` and `password` keys".into(),
         ));
     };
-    if let Some(admin) = engine.admin_user.filter(|a| username != a) {
-        return Err(invalid(format!(
-            "{} requires the username {admin:?}, not {username:?}",
-            engine.kind
-        )));
-    }
-    if let Some(current) = current_username.filter(|c| engine.username_immutable && username != c) {
-        return Err(invalid(format!(
-            "{} cannot change its username: the database uses {current:?}, the Secret has {username:?}",
-            engine.kind
-        )));
+    if !username.is_empty() {
+        creds::check_username(engine, &username, current_username).map_err(invalid)?;
     }
     creds::check_policy(
         engine.password_policy,
-        username,
+        &username,
         &Password::new(password.clone()),
     )
     .map_err(invalid)
 }
 
-/// The Secret a rollback creates from the previous credential (pure).
-pub fn rollback_secret(
+/// The basic-auth Secret the plugin creates for a new credential (a rollback's previous
+/// one, `--password-stdin`'s or `--generate`'s), owned by the database (pure). An empty
+/// username (Qdrant's API key) is left out.
+pub fn credential_secret(
     name: &str,
     plan: &Plan,
     db: &DynamicObject,
@@ -302,7 +304,7 @@ pub fn rollback_secret(
             ])),
             annotations: Some(BTreeMap::from([(
                 ann::LAST_ACTION.to_string(),
-                Action::Rollback.as_str().to_string(),
+                plan.action.as_str().to_string(),
             )])),
             // NB: owned by the database, so it goes away with it; not a controller reference,
             // which belongs to KubeDB.
@@ -316,16 +318,16 @@ pub fn rollback_secret(
             ..Default::default()
         },
         type_: Some(BASIC_AUTH.to_string()),
-        data: Some(BTreeMap::from([
-            (
-                USERNAME_KEY.to_string(),
-                ByteString(cred.username.clone().into_bytes()),
-            ),
-            (
-                PASSWORD_KEY.to_string(),
-                ByteString(cred.password.expose().as_bytes().to_vec()),
-            ),
-        ])),
+        data: Some(
+            [
+                (USERNAME_KEY, cred.username.as_bytes()),
+                (PASSWORD_KEY, cred.password.expose().as_bytes()),
+            ]
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
+            .collect(),
+        ),
         ..Default::default()
     }
 }
@@ -347,11 +349,13 @@ pub fn redacted(secret: &Secret) -> Value {
     v
 }
 
-/// The auth Secret's name: `spec.authSecret.name`, default `<db>-auth`.
+/// The auth Secret's name: `spec.authSecret.name`, default `<db><engine's suffix>`
+/// (`-auth`; DocumentDB `-admin-auth`).
 fn auth_secret_name(db: &DynamicObject, plan: &Plan) -> String {
     str_at(&db.data, &["spec", "authSecret", "name"])
+        .filter(|n| !n.is_empty())
         .map(str::to_string)
-        .unwrap_or_else(|| format!("{}-auth", plan.target.name))
+        .unwrap_or_else(|| format!("{}{}", plan.target.name, plan.target.engine.auth_suffix))
 }
 
 /// Reads a Secret; a 404 says what to do.
@@ -384,7 +388,7 @@ pub fn check_preconditions(
             "{target} is not Ready (phase {db_phase}); wait until it is, or use --apply Always"
         )));
     }
-    if let Some(busy) = active_rotation(existing, ops, &plan.target.name) {
+    if let Some(busy) = active_rotation(existing, ops, &plan.namespace, &plan.target.name) {
         let name = busy.metadata.name.clone().unwrap_or_default();
         return Err(Error::InProgress {
             target,
@@ -403,10 +407,15 @@ fn follow_command(ops: &OpsSpec, name: &str, ns: &str) -> String {
 
 /// Where the new credential comes from.
 struct Source {
-    /// The Secret the ops request references (`--secret`, or the rollback Secret).
+    /// The Secret the ops request references (`--secret`, or one the plugin creates).
     secret_ref: Option<String>,
-    /// A Secret to create first (rollback).
+    /// A Secret to create first (rollback, `--password-stdin`, `--generate`).
     new_secret: Option<Secret>,
+    /// What the ops request's name is derived from, besides the database and its last
+    /// credential change.
+    name_input: String,
+    /// What the created Secret's values are, for the client dry-run note.
+    describe: &'static str,
 }
 
 /// The server-side objects one run works with.
@@ -418,25 +427,36 @@ struct Apis {
     ops_ar: ApiResource,
 }
 
-/// Rotates or rolls back a KubeDB database: discover, check, decide the credential's
-/// source, then create (or preview) and optionally follow the ops request.
+/// Rotates or rolls back one KubeDB database (a command with one target).
 pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+    run_in(&Session::single(ctx), plan, None, progress).await
+}
+
+/// Rotates or rolls back a KubeDB database within a session shared with other targets:
+/// resolve, check, decide the credential's source, then create (or preview) and
+/// optionally follow the ops request. `db` is the database when the caller already
+/// listed it (bulk selections), saving a GET.
+pub async fn run_in(
+    session: &Session,
+    plan: &Plan,
+    db: Option<DynamicObject>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome> {
+    let ctx = session.ctx();
     let engine = plan.target.engine;
     let ops = engine
         .ops()
         .ok_or_else(|| Error::Unexpected(format!("{} has no ops request", engine.kind)))?;
-    let mut ars = discover(
-        ctx,
-        &[
+    let mut ars = session
+        .resolve(&[
             Wanted::engine(engine),
             Wanted {
                 group: KUBEDB_OPS_GROUP,
                 plural: ops.plural,
                 operator: "the KubeDB ops-manager",
             },
-        ],
-    )
-    .await?;
+        ])
+        .await?;
     let ns = plan.namespace.as_str();
     let (ops_ar, db_ar) = (ars.remove(1), ars.remove(0));
     let apis = Apis {
@@ -449,24 +469,22 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
     let db_name = plan.target.name.as_str();
 
     // Everything is checked before the first write.
-    let db = get_target(&apis.db, plan).await?;
-    let what = format!("{}.{} in {ns}", ops.plural, KUBEDB_OPS_GROUP);
-    check_preconditions(plan, ops, &db, &list_all(&apis.ops, &what).await?)?;
+    let db = match db {
+        Some(db) => db,
+        None => get_target(&apis.db, plan).await?,
+    };
+    let existing = session.ops_snapshot(&apis.ops_ar, ns).await?;
+    check_preconditions(plan, ops, &db, &existing.items)?;
     let auth_name = auth_secret_name(&db, plan);
     // What the request's name is derived from: these change whenever the credentials do.
     let stamp = last_update_stamp(&db, &apis.secrets, &auth_name).await?;
     let uid = db.metadata.uid.clone().unwrap_or_default();
-    let source = credential_source(plan, &apis, &db, &auth_name, &[&uid, &stamp, ""]).await?;
-    // NB: a rollback's Secret is named from the same inputs, so its name is not one of them.
-    let source_input = match plan.action {
-        Action::Rotate => source.secret_ref.clone().unwrap_or_default(),
-        Action::Rollback => String::new(),
-    };
+    let source = credential_source(plan, &apis, &db, &auth_name, &[&uid, &stamp]).await?;
     let name_for = |attempt| {
         request_name(
             db_name,
             plan.action,
-            &[&uid, &stamp, &source_input],
+            &[&uid, &stamp, &source.name_input],
             attempt,
         )
     };
@@ -483,7 +501,7 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
         field_manager: Some("kubectl-rotate".into()),
     };
     if let Some(secret) = &source.new_secret {
-        create_rollback_secret(&apis.secrets, &pp, plan, secret).await?;
+        create_credential_secret(&apis.secrets, &pp, plan, secret).await?;
     }
     let started = Instant::now();
     let secret_ref = source.secret_ref.as_deref();
@@ -499,7 +517,7 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
     .await
     {
         Ok(c) => c,
-        // NB: in a server dry run the rollback Secret was not saved, so KubeDB's webhook,
+        // NB: in a server dry run the new Secret was not saved, so KubeDB's webhook,
         // which checks that the referenced Secret exists, refuses the ops request. All
         // else was checked; say so rather than fail.
         Err(Error::Api { source: e, .. })
@@ -520,7 +538,19 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
                 follow: None,
             });
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            // Leave nothing behind: the Secret made for this request is of no use without it.
+            if let (Some(name), DryRun::None) = (
+                source
+                    .new_secret
+                    .as_ref()
+                    .and_then(|s| s.metadata.name.clone()),
+                plan.dry_run,
+            ) {
+                let _ = apis.secrets.delete(&name, &Default::default()).await;
+            }
+            return Err(e);
+        }
     };
     let request_name = created.metadata.name.clone().unwrap_or_default();
     rotation.request = Some(request_ref(ops, request_name.clone()));
@@ -539,12 +569,23 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
             follow: None,
         });
     }
+    if !adopted {
+        crate::audit::record(
+            ctx,
+            &db,
+            &apis.db_ar,
+            plan.action,
+            crate::audit::Detail::Request(request_name.clone()),
+            progress,
+        )
+        .await;
+    }
     if !plan.wait {
         let follow = Some(follow_command(ops, &request_name, ns));
         return Ok(Outcome::Done { rotation, follow });
     }
 
-    let finished = wait_for(ctx, &apis.ops, ops, plan, &created, progress).await?;
+    let finished = wait_for(session, &apis, ops, plan, &created, progress).await?;
     rotation.duration_seconds = Some(started.elapsed().as_secs_f64());
     rotation.phase = phase_of(&finished);
     if rotation.phase != "Successful" {
@@ -577,7 +618,8 @@ fn request_ref(ops: &OpsSpec, name: String) -> RequestRef {
 }
 
 /// Decides where the new credential comes from, checking it: nothing (the operator
-/// generates one), the `--secret` (validated), or the previous credential (rollback).
+/// generates one), the `--secret` (validated), a password from stdin or generated here
+/// (checked, put in a new Secret), or the previous credential (rollback).
 async fn credential_source(
     plan: &Plan,
     apis: &Apis,
@@ -588,22 +630,40 @@ async fn credential_source(
     let engine = plan.target.engine;
     let (ns, target) = (plan.namespace.as_str(), plan.target.to_string());
     let missing_auth = "the database's auth Secret is missing";
-    match (plan.action, &plan.secret) {
-        (Action::Rotate, None) => Ok(Source {
+    let current_user = || async {
+        let auth = get_secret(&apis.secrets, plan, auth_name, missing_auth).await?;
+        Ok::<_, Error>(creds::current_username(
+            engine,
+            &creds::decode_data(auth.data.as_ref()),
+        ))
+    };
+    let new_secret = |cred: &Credential, name_input: String, describe| {
+        let mut inputs = name_inputs.to_vec();
+        inputs.push(&name_input);
+        let name = request_name(&plan.target.name, plan.action, &inputs, 0);
+        let secret = credential_secret(&name, plan, db, &apis.db_ar, cred);
+        Source {
+            secret_ref: Some(name),
+            new_secret: Some(secret),
+            name_input,
+            describe,
+        }
+    };
+    match (plan.action, &plan.credential) {
+        (Action::Rotate, NewCredential::Operator) => Ok(Source {
             secret_ref: None,
             new_secret: None,
+            name_input: String::new(),
+            describe: "",
         }),
-        (Action::Rotate, Some(s)) => {
+        (Action::Rotate, NewCredential::Secret(s)) => {
             let hint = format!(
                 "create it with `kubectl create secret generic {s} -n {ns} --type={BASIC_AUTH} \
-                 --from-literal=username=... --from-literal=password=...`"
+                 --from-literal=username=... --from-literal=password=...`, or use --password-stdin"
             );
             let user_secret = get_secret(&apis.secrets, plan, s, &hint).await?;
             let current = if engine.username_immutable {
-                let auth = get_secret(&apis.secrets, plan, auth_name, missing_auth).await?;
-                creds::decode_data(auth.data.as_ref())
-                    .get(USERNAME_KEY)
-                    .cloned()
+                current_user().await?
             } else {
                 None
             };
@@ -611,37 +671,71 @@ async fn credential_source(
             Ok(Source {
                 secret_ref: Some(s.clone()),
                 new_secret: None,
+                name_input: s.clone(),
+                describe: "",
             })
         }
-        (Action::Rollback, _) => {
-            // NB: DocumentDB keeps password.prev in <db>-admin-auth, not in its auth Secret.
-            let prev_name = if engine.prev == PrevLayout::PasswordOnly {
-                format!("{}-admin-auth", plan.target.name)
-            } else {
-                auth_name.to_string()
+        (Action::Rotate, NewCredential::Supplied { username, .. })
+        | (Action::Rotate, NewCredential::Generate { username }) => {
+            // The username: the engine's fixed one, else the one asked for (if the engine
+            // lets it change), else the current one. Qdrant's API key has none.
+            let username = match (engine.admin_user, username) {
+                _ if engine.prev == PrevLayout::None => String::new(),
+                (Some(admin), _) => admin.to_string(),
+                (None, Some(u)) if !engine.username_immutable => u.clone(),
+                (None, _) => current_user().await?.ok_or_else(|| Error::NotFound {
+                    what: format!("a username in secret {ns}/{auth_name}"),
+                    hint: Some("name one with --username".into()),
+                })?,
             };
-            let auth = get_secret(&apis.secrets, plan, &prev_name, missing_auth).await?;
+            if let Some(asked) = plan.credential.username() {
+                creds::check_username(engine, asked, Some(&username)).map_err(Error::Usage)?;
+            }
+            let password = match &plan.credential {
+                NewCredential::Supplied { password, .. } => {
+                    creds::check_policy(engine.password_policy, &username, password).map_err(
+                        |why| {
+                            Error::Usage(format!("the password from stdin cannot be used: {why}"))
+                        },
+                    )?;
+                    password.clone()
+                }
+                _ => crate::password::generate(engine.password_policy, &username),
+            };
+            let cred = Credential { username, password };
+            // NB: a fresh nonce per run: a Secret holds one password, so a re-run must not
+            // collide with (or adopt) an earlier run's Secret.
+            let describe = if matches!(plan.credential, NewCredential::Generate { .. }) {
+                "a password generated by the plugin"
+            } else {
+                "the password read from stdin"
+            };
+            Ok(new_secret(&cred, super::random_id(), describe))
+        }
+        (Action::Rollback, _) => {
+            let auth = get_secret(&apis.secrets, plan, auth_name, missing_auth).await?;
             let cred = match creds::previous(engine, &creds::decode_data(auth.data.as_ref())) {
                 Previous::Found(c) => c,
                 Previous::Missing(keys) => {
                     return Err(Error::Refused(format!(
                         "{target} has no previous credential to roll back to: secret \
-                         {ns}/{prev_name} has no {keys} (they appear after a rotation: \
+                         {ns}/{auth_name} has no {keys} (they appear after a rotation: \
                          kubectl rotate auth {target} -n {ns})"
                     )));
                 }
                 Previous::Unsupported(why) => {
                     return Err(Error::Refused(format!(
-                        "{target} cannot be rolled back by this plugin: {why}"
+                        "{target} cannot be rolled back: {why}"
                     )));
                 }
             };
-            let name = request_name(&plan.target.name, Action::Rollback, name_inputs, 0);
-            let secret = rollback_secret(&name, plan, db, &apis.db_ar, &cred);
-            Ok(Source {
-                secret_ref: Some(name),
-                new_secret: Some(secret),
-            })
+            // NB: a rollback's Secret is named from the same inputs as its request, so the
+            // two share one name and a retried rollback adopts both.
+            Ok(new_secret(
+                &cred,
+                String::new(),
+                "the previous credential in the auth Secret",
+            ))
         }
     }
 }
@@ -661,9 +755,9 @@ fn preview(
     if let Some(s) = &source.new_secret {
         documents.push(redacted(s));
         requests.push(format!(
-            "POST secrets {ns}/{} (values shown as ********: username.prev and password.prev \
-             of the auth Secret)",
-            s.metadata.name.as_deref().unwrap_or_default()
+            "POST secrets {ns}/{} (values shown as ********: {})",
+            s.metadata.name.as_deref().unwrap_or_default(),
+            source.describe
         ));
     }
     documents.push(serde_json::to_value(&request).map_err(|e| Error::Unexpected(e.to_string()))?);
@@ -679,10 +773,11 @@ fn preview(
     })
 }
 
-/// Follows an ops request to a final phase, reporting each new condition and phase once.
+/// Follows an ops request to a final phase, reporting each new condition and phase once:
+/// through the session's shared watch with many targets, else with a watch of its own.
 async fn wait_for(
-    ctx: &Ctx,
-    api: &Api<DynamicObject>,
+    session: &Session,
+    apis: &Apis,
     ops: &OpsSpec,
     plan: &Plan,
     created: &DynamicObject,
@@ -691,22 +786,30 @@ async fn wait_for(
     let name = created.metadata.name.clone().unwrap_or_default();
     let mut seen = HashSet::new();
     let mut last_phase = String::new();
+    let step = |o: &DynamicObject| {
+        let phase = phase_of(o);
+        for e in new_conditions(o, &mut seen) {
+            progress.event(&e);
+        }
+        if phase != last_phase {
+            last_phase = phase.clone();
+            progress.event(&ProgressEvent::Phase {
+                object: name.clone(),
+                phase: phase.clone(),
+                detail: None,
+            });
+        }
+        Ok(is_terminal(&phase).then(|| o.clone()))
+    };
+    let watching = async {
+        if session.shared_watch() {
+            session.follow_shared(&apis.ops_ar, created, step).await
+        } else {
+            follow(session.ctx(), &apis.ops, created, step).await
+        }
+    };
     bounded(
-        follow(ctx, api, created, |o| {
-            let phase = phase_of(o);
-            for e in new_conditions(o, &mut seen) {
-                progress.event(&e);
-            }
-            if phase != last_phase {
-                last_phase = phase.clone();
-                progress.event(&ProgressEvent::Phase {
-                    object: name.clone(),
-                    phase: phase.clone(),
-                    detail: None,
-                });
-            }
-            Ok(is_terminal(&phase).then(|| o.clone()))
-        }),
+        watching,
         plan.wait_bound(),
         format!("{} {name}", ops.kind.to_ascii_lowercase()),
         follow_command(ops, &name, &plan.namespace),
@@ -732,8 +835,9 @@ async fn last_update_stamp(
     }
 }
 
-/// Creates the rollback Secret; adopts an identical one left by an earlier attempt.
-async fn create_rollback_secret(
+/// Creates the Secret for a new credential; adopts an identical one left by an earlier
+/// attempt.
+async fn create_credential_secret(
     secrets: &Api<Secret>,
     pp: &PostParams,
     plan: &Plan,
@@ -835,7 +939,7 @@ mod tests {
             wait: false,
             timeout: None,
             dry_run: DryRun::None,
-            secret: None,
+            credential: Default::default(),
         }
     }
 
@@ -1035,7 +1139,7 @@ mod tests {
             Ops::rotate_auth("fresh", "pg-demo").0,
         ];
         assert_eq!(
-            active_rotation(&items, ops, "pg-demo")
+            active_rotation(&items, ops, "demo", "pg-demo")
                 .unwrap()
                 .metadata
                 .name
@@ -1047,9 +1151,18 @@ mod tests {
                 .phase("Progressing")
                 .0,
         ];
-        assert!(active_rotation(&items, ops, "pg-demo").is_some());
+        assert!(active_rotation(&items, ops, "demo", "pg-demo").is_some());
         let items = vec![Ops::rotate_auth("done", "pg-demo").phase("Failed").0];
-        assert!(active_rotation(&items, ops, "pg-demo").is_none());
+        assert!(active_rotation(&items, ops, "demo", "pg-demo").is_none());
+    }
+
+    #[test]
+    fn a_rotation_of_a_namesake_in_another_namespace_does_not_block_this_one() {
+        // NB: with -A, one LIST of ops requests spans every namespace.
+        let ops = find("pg").unwrap().ops().unwrap();
+        let items = vec![Ops::rotate_auth("busy", "pg-demo").phase("Progressing").0];
+        assert!(active_rotation(&items, ops, "demo", "pg-demo").is_some());
+        assert!(active_rotation(&items, ops, "team-a", "pg-demo").is_none());
     }
 
     #[test]
@@ -1184,6 +1297,20 @@ mod tests {
     }
 
     #[test]
+    fn a_qdrant_secret_needs_only_the_api_key_in_password() {
+        let qd = find("qdrant").unwrap();
+        assert!(
+            check_user_secret(qd, &secret("s", BASIC_AUTH, &[("password", "k3y")]), None).is_ok()
+        );
+        assert!(check_user_secret(
+            find("kafka").unwrap(),
+            &secret("s", BASIC_AUTH, &[("password", "k3y")]),
+            None
+        )
+        .is_err());
+    }
+
+    #[test]
     fn engines_that_forbid_a_username_change_compare_with_the_current_user() {
         // MySQL's admin is fixed to root anyway; Postgres too. Use a made-up current user to
         // show the current-user check fires independently of the admin check.
@@ -1218,7 +1345,7 @@ mod tests {
             username: "postgres".into(),
             password: Password::new("OldPassw0rd"),
         };
-        let s = rollback_secret("pg-demo-rollback-auth-abcde", &p, &db, &db_ar, &cred);
+        let s = credential_secret("pg-demo-rollback-auth-abcde", &p, &db, &db_ar, &cred);
         assert_eq!(s.type_.as_deref(), Some(BASIC_AUTH));
         let owner = &s.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(

@@ -8,6 +8,7 @@
 
 pub mod arc;
 pub mod kubedb;
+pub mod session;
 
 use std::future::Future;
 use std::time::Duration;
@@ -44,8 +45,50 @@ pub struct Plan {
     pub timeout: Option<GoDuration>,
     /// `--dry-run`.
     pub dry_run: DryRun,
-    /// `--secret` (KubeDB rotate only).
-    pub secret: Option<String>,
+    /// Where the new credential comes from (KubeDB rotate only; rollback uses the previous one).
+    pub credential: NewCredential,
+}
+
+/// Where a KubeDB rotation's new credential comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NewCredential {
+    /// The operator generates a password (the default).
+    #[default]
+    Operator,
+    /// `--secret NAME`: an existing basic-auth Secret, validated before use.
+    Secret(String),
+    /// `--password-stdin` (with `--username`): the plugin creates the Secret.
+    Supplied {
+        /// `--username`, else the engine's fixed or current user.
+        username: Option<String>,
+        /// The password read from stdin.
+        password: crate::creds::Password,
+    },
+    /// `--generate` (with `--username`): the plugin generates the password and creates the Secret.
+    Generate {
+        /// `--username`, else the engine's fixed or current user.
+        username: Option<String>,
+    },
+}
+
+impl NewCredential {
+    /// The name given with `--secret`, if any.
+    pub fn secret_name(&self) -> Option<&str> {
+        match self {
+            NewCredential::Secret(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The `--username` given, if any.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            NewCredential::Supplied { username, .. } | NewCredential::Generate { username } => {
+                username.as_deref()
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Plan {
@@ -111,34 +154,35 @@ pub async fn discover(ctx: &Ctx, wanted: &[Wanted]) -> Result<Vec<ApiResource>> 
     let discovery = retry(|| Discovery::new(ctx.client.clone()).filter(&groups).run())
         .await
         .map_err(|e| Error::api("discover the cluster's API groups", e))?;
-    wanted
-        .iter()
-        .map(|w| {
-            let missing = || Error::OperatorMissing {
-                operator: w.operator,
-                group: w.group,
-                resource: format!("{}.{}", w.plural, w.group),
-            };
-            let group = discovery.get(w.group).ok_or_else(missing)?;
-            // Preferred version first, then the others in the server's order.
-            let mut versions: Vec<&str> = group.preferred_version().into_iter().collect();
-            versions.extend(
-                group
-                    .versions()
-                    .filter(|v| Some(*v) != group.preferred_version()),
-            );
-            versions
+    wanted.iter().map(|w| resolve(&discovery, w)).collect()
+}
+
+/// The served version of a wanted resource in a discovery result: the group's preferred
+/// version if it serves the resource, else the first other version that does.
+pub fn resolve(discovery: &Discovery, w: &Wanted) -> Result<ApiResource> {
+    let missing = || Error::OperatorMissing {
+        operator: w.operator,
+        group: w.group,
+        resource: format!("{}.{}", w.plural, w.group),
+    };
+    let group = discovery.get(w.group).ok_or_else(missing)?;
+    // Preferred version first, then the others in the server's order.
+    let mut versions: Vec<&str> = group.preferred_version().into_iter().collect();
+    versions.extend(
+        group
+            .versions()
+            .filter(|v| Some(*v) != group.preferred_version()),
+    );
+    versions
+        .into_iter()
+        .find_map(|v| {
+            group
+                .versioned_resources(v)
                 .into_iter()
-                .find_map(|v| {
-                    group
-                        .versioned_resources(v)
-                        .into_iter()
-                        .find(|(ar, _)| ar.plural == w.plural)
-                })
-                .map(|(ar, _)| ar)
-                .ok_or_else(missing)
+                .find(|(ar, _)| ar.plural == w.plural)
         })
-        .collect()
+        .map(|(ar, _)| ar)
+        .ok_or_else(missing)
 }
 
 /// A resource to find by discovery.
@@ -209,6 +253,31 @@ pub async fn list_all(api: &Api<DynamicObject>, what: &str) -> Result<Vec<Dynami
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(items),
+        }
+    }
+}
+
+/// Lists every object matching `lp`, page by page, with the list's resourceVersion (where
+/// a watch that must miss nothing starts).
+pub async fn list_all_rv(
+    api: &Api<DynamicObject>,
+    lp: &ListParams,
+    what: &str,
+) -> Result<(Vec<DynamicObject>, String)> {
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = lp.clone().limit(500);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = retry(|| api.list(&lp))
+            .await
+            .map_err(|e| Error::api(format!("list {what}"), e))?;
+        items.extend(page.items);
+        match page.metadata.continue_ {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok((items, page.metadata.resource_version.unwrap_or_default())),
         }
     }
 }

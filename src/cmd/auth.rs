@@ -1,26 +1,125 @@
-//! `kubectl rotate auth TYPE/NAME`: rotate credentials.
+//! `kubectl rotate auth TYPE/NAME ...`: rotate credentials.
 
-use crate::backend::Plan;
+use std::io::{BufRead, IsTerminal};
+
+use crate::backend::NewCredential;
+use crate::bulk::BulkPlan;
 use crate::cli::AuthArgs;
+use crate::creds::{self, Password};
 use crate::engines::Backend;
 use crate::error::{Error, Result};
 use crate::rotation::Action;
-use crate::target::{validate_name, Target};
+use crate::target::{validate_name, Selection};
 
-/// Checks `auth` arguments into a plan (pure: before any API call).
-pub fn plan(args: &AuthArgs) -> Result<Plan> {
-    let target = Target::parse(&args.target)?;
-    if let Some(secret) = &args.secret {
-        if target.engine.backend == Backend::Arc {
+/// Checks `auth` arguments into a plan (before any API call); with `--password-stdin`,
+/// reads the password from the process's stdin, which must not be a terminal (it would
+/// echo what is typed).
+pub fn plan(args: &AuthArgs) -> Result<BulkPlan> {
+    if args.password_stdin && std::io::stdin().is_terminal() {
+        return Err(Error::Usage(
+            "--password-stdin reads the password from a pipe or file, not a terminal (it would \
+             echo): printf '%s\\n' \"$PASSWORD\" | kubectl rotate auth ... --password-stdin"
+                .into(),
+        ));
+    }
+    plan_from(args, &mut std::io::stdin().lock())
+}
+
+/// [`plan`] with stdin given (tests pass a buffer).
+pub fn plan_from(args: &AuthArgs, stdin: &mut dyn BufRead) -> Result<BulkPlan> {
+    let credential = credential(args, stdin)?;
+    let plan = super::plan(Action::Rotate, &args.targets, &args.change, credential)?;
+    if plan.credential != NewCredential::Operator {
+        let one = plan.selection.single();
+        let per_database = matches!(plan.credential, NewCredential::Generate { .. });
+        if one.is_none() && !per_database {
+            return Err(Error::Usage(
+                "--secret and --password-stdin give one credential, for one database: name \
+                 exactly one (use --generate for a new password per database)"
+                    .into(),
+            ));
+        }
+        if let Some(t) = one {
+            if t.engine.backend == Backend::Arc {
+                return Err(Error::Usage(format!(
+                    "--secret, --password-stdin and --generate do not apply to {}: Arc \
+                     generates its service-managed credentials itself",
+                    t.engine.kind
+                )));
+            }
+            // Rules that need no cluster: the fixed user, and the policy when the user is known.
+            if let Some(u) = plan.credential.username() {
+                creds::check_username(t.engine, u, None).map_err(Error::Usage)?;
+            }
+            if let NewCredential::Supplied { password, username } = &plan.credential {
+                let user = username.as_deref().or(t.engine.admin_user);
+                if let Some(user) = user {
+                    creds::check_policy(t.engine.password_policy, user, password).map_err(
+                        |why| {
+                            Error::Usage(format!("the password from stdin cannot be used: {why}"))
+                        },
+                    )?;
+                }
+            }
+        }
+    }
+    if let (Selection::Named(targets), Some(u)) = (&plan.selection, plan.credential.username()) {
+        for t in targets {
+            creds::check_username(t.engine, u, None).map_err(Error::Usage)?;
+        }
+    }
+    Ok(plan)
+}
+
+/// Where the new password comes from, per the credential flags.
+fn credential(args: &AuthArgs, stdin: &mut dyn BufRead) -> Result<NewCredential> {
+    if let Some(u) = &args.username {
+        if !(args.password_stdin || args.generate) {
+            return Err(Error::Usage(
+                "--username goes with --password-stdin or --generate".into(),
+            ));
+        }
+        if u.is_empty() || u.chars().any(|c| c.is_control() || c == ':') {
             return Err(Error::Usage(format!(
-                "--secret does not apply to {}: Arc generates its service-managed credentials itself",
-                target.engine.kind
+                "--username {u:?} is not a valid username"
             )));
         }
+    }
+    if let Some(secret) = &args.secret {
         validate_name(secret)
             .map_err(|_| Error::Usage(format!("--secret {secret:?} is not a valid Secret name")))?;
+        return Ok(NewCredential::Secret(secret.clone()));
     }
-    super::plan(Action::Rotate, target, &args.change, args.secret.clone())
+    if args.generate {
+        return Ok(NewCredential::Generate {
+            username: args.username.clone(),
+        });
+    }
+    if args.password_stdin {
+        return Ok(NewCredential::Supplied {
+            username: args.username.clone(),
+            password: read_password(stdin)?,
+        });
+    }
+    Ok(NewCredential::Operator)
+}
+
+/// One line from stdin, without its line ending; never echoed, never in a message.
+fn read_password(stdin: &mut dyn BufRead) -> Result<Password> {
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .map_err(|e| Error::Usage(format!("cannot read the password from stdin: {e}")))?;
+    let value = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if value.is_empty() {
+        return Err(Error::Usage(
+            "--password-stdin read an empty password: pipe one line holding it".into(),
+        ));
+    }
+    Ok(Password::new(value))
 }
 
 #[cfg(test)]
@@ -29,24 +128,26 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn plan_of(args: &[&str]) -> Result<Plan> {
+    fn plan_of_with(args: &[&str], stdin: &str) -> Result<BulkPlan> {
         let cli =
             Cli::try_parse_from(std::iter::once("kubectl-rotate").chain(args.iter().copied()))
                 .unwrap();
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        plan(&a)
+        plan_from(&a, &mut stdin.as_bytes())
+    }
+
+    fn plan_of(args: &[&str]) -> Result<BulkPlan> {
+        plan_of_with(args, "")
     }
 
     #[test]
     fn a_secret_for_an_arc_instance_is_a_usage_error() {
-        assert_eq!(
-            plan_of(&["auth", "sqlmi/x", "--secret", "s"])
-                .unwrap_err()
-                .exit_code(),
-            2
-        );
+        for flag in [&["--secret", "s"][..], &["--generate"]] {
+            let args: Vec<&str> = ["auth", "sqlmi/x"].iter().chain(flag).copied().collect();
+            assert_eq!(plan_of(&args).unwrap_err().exit_code(), 2, "{flag:?}");
+        }
     }
 
     #[test]
@@ -71,9 +172,59 @@ mod tests {
             "--wait",
         ])
         .unwrap();
-        assert_eq!(p.target.engine.kind, "MSSQLServer");
-        assert_eq!(p.secret.as_deref(), Some("new-auth"));
-        assert_eq!(p.wait_bound(), std::time::Duration::from_secs(120));
+        let t = p.selection.single().unwrap();
+        assert_eq!(t.engine.kind, "MSSQLServer");
+        assert_eq!(p.credential, NewCredential::Secret("new-auth".into()));
+        let one = p.plan_for(t.clone(), "demo").unwrap();
+        assert_eq!(one.wait_bound(), std::time::Duration::from_secs(120));
         assert_eq!(p.action, Action::Rotate);
+    }
+
+    #[test]
+    fn the_password_from_stdin_loses_its_line_ending_only_and_never_prints() {
+        let p = plan_of_with(&["auth", "kf/k", "--password-stdin"], " Pass word 1 \r\n").unwrap();
+        let NewCredential::Supplied { password, username } = &p.credential else {
+            panic!()
+        };
+        assert_eq!(password.expose(), " Pass word 1 ");
+        assert!(username.is_none());
+        assert!(!format!("{p:?}").contains("Pass word"));
+        let e = plan_of_with(&["auth", "kf/k", "--password-stdin"], "\n").unwrap_err();
+        assert!(e.to_string().contains("empty password"), "{e}");
+    }
+
+    #[test]
+    fn a_weak_password_from_stdin_is_refused_before_reading_any_kubeconfig() {
+        let e = plan_of_with(&["auth", "ms/m", "--password-stdin"], "alllowercase1\n").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("upper-case"), "{e}");
+        assert!(!e.to_string().contains("alllowercase1"));
+        let e = plan_of_with(&["auth", "hdb/h", "--password-stdin"], "1Abcdefgh\n").unwrap_err();
+        assert!(e.to_string().contains("start with a letter"), "{e}");
+        let e = plan_of_with(&["auth", "neo/n", "--password-stdin"], "short1\n").unwrap_err();
+        assert!(e.to_string().contains("at least 8"), "{e}");
+    }
+
+    #[test]
+    fn a_username_other_than_the_fixed_one_is_refused() {
+        let e = plan_of_with(
+            &["auth", "pg/p", "--password-stdin", "--username", "alice"],
+            "Secret123\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("\"postgres\""), "{e}");
+        let e = plan_of(&["auth", "es/a", "es/b", "--generate", "--username", "bob"]).unwrap_err();
+        assert!(e.to_string().contains("\"elastic\""), "{e}");
+        assert!(plan_of(&["auth", "kf/k", "--generate", "--username", "bob"]).is_ok());
+        let e = plan_of(&["auth", "kf/k", "--username", "bob"]).unwrap_err();
+        assert!(e.to_string().contains("goes with"), "{e}");
+    }
+
+    #[test]
+    fn one_supplied_credential_cannot_serve_several_databases_but_generate_can() {
+        let e = plan_of(&["auth", "pg/a", "pg/b", "--secret", "s"]).unwrap_err();
+        assert!(e.to_string().contains("exactly one"), "{e}");
+        assert!(plan_of_with(&["auth", "--all", "--password-stdin"], "Abcdefg12\n").is_err());
+        assert!(plan_of(&["auth", "pg/a", "pg/b", "--generate"]).is_ok());
     }
 }

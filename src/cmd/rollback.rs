@@ -1,15 +1,19 @@
-//! `kubectl rotate rollback TYPE/NAME`: go back to the previous credentials.
+//! `kubectl rotate rollback TYPE/NAME ...`: go back to the previous credentials.
 
-use crate::backend::Plan;
+use crate::backend::NewCredential;
+use crate::bulk::BulkPlan;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
 use crate::rotation::Action;
-use crate::target::Target;
 
 /// Checks `rollback` arguments into a plan (pure: before any API call).
-pub fn plan(args: &RollbackArgs) -> Result<Plan> {
-    let target = Target::parse(&args.target)?;
-    super::plan(Action::Rollback, target, &args.change, None)
+pub fn plan(args: &RollbackArgs) -> Result<BulkPlan> {
+    super::plan(
+        Action::Rollback,
+        &args.targets,
+        &args.change,
+        NewCredential::Operator,
+    )
 }
 
 #[cfg(test)]
@@ -19,7 +23,7 @@ mod tests {
     use clap::Parser;
 
     #[test]
-    fn a_rollback_plan_has_no_secret_and_the_rollback_action() {
+    fn a_rollback_plan_has_no_credential_flags_and_the_rollback_action() {
         let cli = Cli::try_parse_from([
             "kubectl-rotate",
             "rollback",
@@ -34,7 +38,7 @@ mod tests {
         };
         let p = plan(&a).unwrap();
         assert_eq!(p.action, Action::Rollback);
-        assert!(p.secret.is_none());
-        assert_eq!(p.target.name, "pg-demo");
+        assert_eq!(p.credential, NewCredential::Operator);
+        assert_eq!(p.selection.single().unwrap().name, "pg-demo");
     }
 }

@@ -1,6 +1,7 @@
 //! The only code that writes results: tables, JSON, YAML, names; plus the stderr renderings
 //! of progress, hints and errors. Everything takes a writer so tests print into a `Vec<u8>`.
 
+pub mod inspect;
 pub mod table;
 
 use std::io::Write;
@@ -58,24 +59,54 @@ pub fn print_outcome(
             }
             match format {
                 Format::Name => writeln!(out, "{name}")?,
-                Format::Json => {
-                    let doc = match documents.as_slice() {
-                        [one] => one.clone(),
-                        many => {
-                            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": many})
-                        }
-                    };
-                    writeln!(out, "{}", to_json(&doc)?)?;
-                }
-                Format::Yaml | Format::Table | Format::Wide => {
-                    for (i, d) in documents.iter().enumerate() {
-                        if i > 0 {
-                            writeln!(out, "---")?;
-                        }
-                        write!(out, "{}", to_yaml(d)?)?;
-                    }
+                _ => print_documents(documents, format, out)?,
+            }
+        }
+        Outcome::Bulk(report) => {
+            if !report.requests.is_empty() {
+                writeln!(err, "client dry run: nothing was sent; would send:")?;
+                for r in &report.requests {
+                    writeln!(err, "  {r}")?;
                 }
             }
+            match format {
+                Format::Json | Format::Yaml if !report.documents.is_empty() => {
+                    print_documents(&report.documents, format, out)?
+                }
+                _ if report.rows.is_empty() => {}
+                _ => print_rotations(&report.rows, format, out)?,
+            }
+            let server_dry_run = report.rows.iter().any(|r| r.dry_run == DryRun::Server);
+            if server_dry_run && report.failed.len() < report.rows.len() {
+                writeln!(
+                    err,
+                    "server dry run: the API server accepted the changes without a FAILED row; \
+                     nothing was saved"
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Objects that would be sent: JSON (a `List` when several), else YAML documents.
+fn print_documents(
+    documents: &[serde_json::Value],
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if format == Format::Json {
+        let doc = match documents {
+            [one] => one.clone(),
+            many => serde_json::json!({"apiVersion": "v1", "kind": "List", "items": many}),
+        };
+        writeln!(out, "{}", to_json(&doc)?)?;
+    } else {
+        for (i, d) in documents.iter().enumerate() {
+            if i > 0 {
+                writeln!(out, "---")?;
+            }
+            write!(out, "{}", to_yaml(d)?)?;
         }
     }
     Ok(())
@@ -86,28 +117,35 @@ pub fn print_rotations(rows: &[Rotation], format: Format, out: &mut dyn Write) -
     match format {
         Format::Table | Format::Wide => {
             let wide = format == Format::Wide;
-            let mut headers = vec!["NAME", "KIND", "ACTION", "REQUEST", "PHASE", "DURATION"];
+            // One layout for one target and for many: the summary of each rotation.
+            let mut headers = vec!["NAMESPACE", "KIND", "NAME"];
             if wide {
-                headers.extend(["NAMESPACE", "SECRET", "MESSAGE"]);
+                headers.push("ACTION");
             }
+            headers.push("REQUEST");
+            if wide {
+                headers.push("SECRET");
+            }
+            headers.extend(["PHASE", "DURATION", "MESSAGE"]);
+            let none = || table::NONE.to_string();
             let body = rows
                 .iter()
                 .map(|r| {
-                    let mut row = vec![
-                        r.name.clone(),
-                        r.target_kind.clone(),
-                        r.action.as_str().to_string(),
-                        request_cell(r),
-                        phase_cell(r),
+                    let mut row = vec![r.namespace.clone(), r.target_kind.clone(), r.name.clone()];
+                    if wide {
+                        row.push(r.action.as_str().to_string());
+                    }
+                    row.push(request_cell(r));
+                    if wide {
+                        row.push(r.secret.clone().unwrap_or_else(none));
+                    }
+                    row.push(phase_cell(r));
+                    row.push(
                         r.duration_seconds
                             .map(|s| human(std::time::Duration::from_secs_f64(s)))
-                            .unwrap_or_else(|| table::NONE.into()),
-                    ];
-                    if wide {
-                        row.push(r.namespace.clone());
-                        row.push(r.secret.clone().unwrap_or_else(|| table::NONE.into()));
-                        row.push(r.message.clone().unwrap_or_else(|| table::NONE.into()));
-                    }
+                            .unwrap_or_else(none),
+                    );
+                    row.push(r.message.clone().unwrap_or_default());
                     row
                 })
                 .collect::<Vec<_>>();
@@ -261,25 +299,25 @@ mod tests {
     fn tables_look_like_kubectl_with_upper_headers_and_three_space_padding() {
         assert_eq!(
             render(&[pg_rotation(), arc_rotation()], Format::Table),
-            "NAME         KIND                 ACTION     REQUEST                     PHASE        DURATION\n\
-             pg-demo      Postgres             rotate     pg-demo-rotate-auth-1a2b3   Successful   1m15s\n\
-             sqlmi-demo   SqlManagedInstance   rollback   generation 1->0             Ready        <none>\n"
+            "NAMESPACE   KIND                 NAME         REQUEST                     PHASE        DURATION   MESSAGE\n\
+             demo        Postgres             pg-demo      pg-demo-rotate-auth-1a2b3   Successful   1m15s      Successfully completed postgres auth rotate\n\
+             demo        SqlManagedInstance   sqlmi-demo   generation 1->0             Ready        <none>\n"
         );
     }
 
     #[test]
-    fn wide_tables_add_namespace_secret_and_message_columns() {
+    fn wide_tables_add_action_and_secret_columns() {
         let s = render(&[pg_rotation()], Format::Wide);
         let header = s.lines().next().unwrap();
-        assert!(
-            header.ends_with("DURATION   NAMESPACE   SECRET   MESSAGE"),
-            "{header}"
+        assert_eq!(
+            header,
+            "NAMESPACE   KIND       NAME      ACTION   REQUEST                     SECRET   PHASE        DURATION   MESSAGE"
         );
         assert!(
             s.lines()
                 .nth(1)
                 .unwrap()
-                .ends_with("demo        <none>   Successfully completed postgres auth rotate"),
+                .contains("rotate   pg-demo-rotate-auth-1a2b3   <none>   Successful"),
             "{s}"
         );
     }

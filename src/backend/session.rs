@@ -1,0 +1,358 @@
+//! What the targets of one command share, so that rotating many databases costs a few
+//! requests per kind rather than per database: one discovery, one LIST of ops requests
+//! per kind and namespace (or per kind across namespaces with `-A`), and one watch per
+//! kind and namespace feeding every waiter.
+//!
+//! NB: a single target uses the same session with no hub: its wait is one watch on its
+//! own ops request by name ([`super::follow`]), as before bulk rotation existed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, WatchEvent, WatchParams};
+use kube::discovery::Discovery;
+use tokio::sync::{watch, OnceCell};
+
+use super::{is_transient, retry, Wanted};
+use crate::context::Ctx;
+use crate::error::{status_code, Error, Result};
+
+/// The label every object the plugin creates carries; the shared watch selects on it.
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kubectl-rotate";
+
+/// Ops requests of one kind in one scope, as listed once for every target there.
+#[derive(Debug)]
+pub struct OpsSnapshot {
+    /// Every ops request of the kind in the scope (any type, any creator).
+    pub items: Vec<DynamicObject>,
+    /// The list's resourceVersion, where the shared watch starts.
+    pub resource_version: String,
+}
+
+type OpsKey = (String, Option<String>);
+
+/// State shared by the targets of one command.
+pub struct Session {
+    ctx: Ctx,
+    discovery: OnceCell<Discovery>,
+    ops_lists: Mutex<HashMap<OpsKey, Arc<OnceCell<Arc<OpsSnapshot>>>>>,
+    all_namespaces: bool,
+    hub: Option<Hub>,
+}
+
+impl Session {
+    /// A session for one target: no shared watch.
+    pub fn single(ctx: &Ctx) -> Session {
+        Session {
+            ctx: ctx.clone(),
+            discovery: OnceCell::new(),
+            ops_lists: Mutex::new(HashMap::new()),
+            all_namespaces: false,
+            hub: None,
+        }
+    }
+
+    /// A session for many targets: lists and watches per kind across all namespaces when
+    /// `all_namespaces`, else per kind and namespace.
+    pub fn bulk(ctx: &Ctx, all_namespaces: bool) -> Session {
+        Session {
+            all_namespaces,
+            hub: Some(Hub::default()),
+            ..Session::single(ctx)
+        }
+    }
+
+    /// The connection.
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Whether waits go through the shared watch.
+    pub fn shared_watch(&self) -> bool {
+        self.hub.is_some()
+    }
+
+    /// Discovery of the groups the plugin uses, run once (see [`discover`]).
+    async fn discovery(&self) -> Result<&Discovery> {
+        let client = self.ctx.client.clone();
+        self.discovery.get_or_try_init(|| discover(client)).await
+    }
+
+    /// The served version of each wanted resource (the server's preferred one first).
+    pub async fn resolve(&self, wanted: &[Wanted]) -> Result<Vec<ApiResource>> {
+        let d = self.discovery().await?;
+        wanted.iter().map(|w| super::resolve(d, w)).collect()
+    }
+
+    /// The ops requests of `ops_ar` in `ns` (or everywhere, in an all-namespaces session),
+    /// listed once and shared.
+    pub async fn ops_snapshot(&self, ops_ar: &ApiResource, ns: &str) -> Result<Arc<OpsSnapshot>> {
+        let key = self.scope_key(ops_ar, ns);
+        let cell = {
+            let mut lists = self.ops_lists.lock().unwrap_or_else(|e| e.into_inner());
+            lists.entry(key.clone()).or_default().clone()
+        };
+        let api = self.scoped_api(ops_ar, key.1.as_deref());
+        let what = match &key.1 {
+            Some(ns) => format!("{}.{} in {ns}", ops_ar.plural, ops_ar.group),
+            None => format!("{}.{} in all namespaces", ops_ar.plural, ops_ar.group),
+        };
+        cell.get_or_try_init(|| async {
+            let (items, resource_version) =
+                super::list_all_rv(&api, &ListParams::default(), &what).await?;
+            Ok(Arc::new(OpsSnapshot {
+                items,
+                resource_version,
+            }))
+        })
+        .await
+        .cloned()
+    }
+
+    fn scope_key(&self, ar: &ApiResource, ns: &str) -> OpsKey {
+        let scope = (!self.all_namespaces).then(|| ns.to_string());
+        (format!("{}.{}", ar.plural, ar.group), scope)
+    }
+
+    fn scoped_api(&self, ar: &ApiResource, ns: Option<&str>) -> Api<DynamicObject> {
+        match ns {
+            Some(ns) => Api::namespaced_with(self.ctx.client.clone(), ns, ar),
+            None => Api::all_with(self.ctx.client.clone(), ar),
+        }
+    }
+
+    /// Follows ops request `ns/name` through the shared watch of its kind and scope,
+    /// calling `step` on each new version until it returns `Some`.
+    pub async fn follow_shared<T>(
+        &self,
+        ops_ar: &ApiResource,
+        created: &DynamicObject,
+        mut step: impl FnMut(&DynamicObject) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let ns = created.metadata.namespace.clone().unwrap_or_default();
+        let name = created.metadata.name.clone().unwrap_or_default();
+        if let Some(done) = step(created)? {
+            return Ok(done);
+        }
+        let Some(hub) = &self.hub else {
+            return Err(Error::Unexpected("no shared watch in this session".into()));
+        };
+        let snapshot = self.ops_snapshot(ops_ar, &ns).await?;
+        let key = self.scope_key(ops_ar, &ns);
+        let api = self.scoped_api(ops_ar, key.1.as_deref());
+        let feed = hub.feed(key, || {
+            Feed::start(
+                api,
+                snapshot.resource_version.clone(),
+                self.ctx.watch_timeout_secs(),
+            )
+        });
+        let mut rx = feed.subscribe(&ns, &name);
+        loop {
+            let seen = rx.borrow_and_update().clone();
+            match seen {
+                Some(Ok(obj)) => {
+                    if let Some(done) = step(&obj)? {
+                        return Ok(done);
+                    }
+                }
+                Some(Err(message)) => {
+                    return Err(Error::Unexpected(format!(
+                        "the watch on {} stopped: {message}",
+                        ops_ar.plural
+                    )))
+                }
+                None => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::Unexpected(format!(
+                    "the watch on {} ended",
+                    ops_ar.plural
+                )));
+            }
+        }
+    }
+}
+
+/// The shared watches, one per ops kind and scope; they stop when the session ends.
+#[derive(Default)]
+struct Hub {
+    feeds: Mutex<HashMap<OpsKey, Arc<Feed>>>,
+}
+
+impl Hub {
+    fn feed(&self, key: OpsKey, start: impl FnOnce() -> Arc<Feed>) -> Arc<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        feeds.entry(key).or_insert_with(start).clone()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        for f in feeds.values() {
+            f.task.abort();
+        }
+    }
+}
+
+/// The latest version of an object, or why the watch gave up.
+type Latest = Option<std::result::Result<DynamicObject, String>>;
+
+/// One watch, fanned out to waiters by `(namespace, name)`.
+struct Feed {
+    latest: Arc<Mutex<FeedState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    objects: HashMap<(String, String), watch::Sender<Latest>>,
+    failed: Option<String>,
+}
+
+impl FeedState {
+    fn publish(&mut self, obj: DynamicObject) {
+        let key = (
+            obj.metadata.namespace.clone().unwrap_or_default(),
+            obj.metadata.name.clone().unwrap_or_default(),
+        );
+        match self.objects.get(&key) {
+            Some(tx) => {
+                tx.send_replace(Some(Ok(obj)));
+            }
+            None => {
+                self.objects.insert(key, watch::Sender::new(Some(Ok(obj))));
+            }
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        for tx in self.objects.values() {
+            tx.send_replace(Some(Err(message.clone())));
+        }
+        self.failed = Some(message);
+    }
+}
+
+impl Feed {
+    fn start(api: Api<DynamicObject>, rv: String, timeout_secs: u32) -> Arc<Feed> {
+        let latest = Arc::new(Mutex::new(FeedState::default()));
+        let state = latest.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = watch_loop(&api, rv, timeout_secs, &state).await {
+                state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fail(e.to_string());
+            }
+        });
+        Arc::new(Feed { latest, task })
+    }
+
+    fn subscribe(&self, ns: &str, name: &str) -> watch::Receiver<Latest> {
+        let mut st = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = st.failed.clone() {
+            let (_, rx) = watch::channel(Some(Err(why)));
+            return rx;
+        }
+        st.objects
+            .entry((ns.to_string(), name.to_string()))
+            .or_insert_with(|| watch::Sender::new(None))
+            .subscribe()
+    }
+}
+
+/// Watches the plugin's ops requests of one kind from `rv`, publishing every version;
+/// renews on timeouts, relists on 410 Gone and a few broken connections.
+async fn watch_loop(
+    api: &Api<DynamicObject>,
+    mut rv: String,
+    timeout_secs: u32,
+    state: &Mutex<FeedState>,
+) -> Result<()> {
+    let publish = |obj: DynamicObject| {
+        state.lock().unwrap_or_else(|e| e.into_inner()).publish(obj);
+    };
+    let what = api.resource_url().to_string();
+    let mut failures = 0u32;
+    loop {
+        let wp = WatchParams::default()
+            .labels(MANAGED_BY_SELECTOR)
+            .timeout(timeout_secs);
+        let mut relist = false;
+        match api.watch(&wp, &rv).await {
+            Ok(stream) => {
+                let mut stream = stream.boxed();
+                loop {
+                    match stream.try_next().await {
+                        Ok(Some(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => {
+                            failures = 0;
+                            if let Some(v) = &obj.metadata.resource_version {
+                                rv = v.clone();
+                            }
+                            publish(obj);
+                        }
+                        Ok(Some(WatchEvent::Deleted(obj))) => {
+                            if let Some(v) = &obj.metadata.resource_version {
+                                rv = v.clone();
+                            }
+                        }
+                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
+                        Ok(Some(WatchEvent::Error(s))) if s.code == 410 => {
+                            relist = true;
+                            break;
+                        }
+                        Ok(Some(WatchEvent::Error(s))) => {
+                            return Err(Error::api(format!("watch {what}"), kube::Error::Api(s)))
+                        }
+                        Ok(None) => break,
+                        Err(e) if is_transient(&e) && failures < 5 => {
+                            failures += 1;
+                            relist = true;
+                            break;
+                        }
+                        Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+                    }
+                }
+            }
+            Err(e) if status_code(&e) == Some(410) => relist = true,
+            Err(e) if is_transient(&e) && failures < 5 => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
+                relist = true;
+            }
+            Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+        }
+        if relist {
+            let lp = ListParams::default().labels(MANAGED_BY_SELECTOR);
+            let (items, new_rv) = super::list_all_rv(api, &lp, &what).await?;
+            rv = new_rv;
+            for obj in items {
+                publish(obj);
+            }
+        }
+    }
+}
+
+/// Discovery of the groups the plugin uses (KubeDB, its ops requests, Arc SQL): the
+/// aggregated endpoint first (one request), per-group discovery on servers without it.
+pub async fn discover(client: kube::Client) -> Result<Discovery> {
+    use crate::engines::{ARC_SQL_GROUP, KUBEDB_GROUP, KUBEDB_OPS_GROUP};
+    let groups = [KUBEDB_GROUP, KUBEDB_OPS_GROUP, ARC_SQL_GROUP];
+    match Discovery::new(client.clone())
+        .filter(&groups)
+        .run_aggregated()
+        .await
+    {
+        // NB: a server without aggregated discovery answers /apis with a plain
+        // APIGroupList, which parses as an empty aggregated list: no group we
+        // want means "ask again the old way", not "nothing installed".
+        Ok(d) if d.groups().next().is_some() => Ok(d),
+        _ => retry(|| Discovery::new(client.clone()).filter(&groups).run())
+            .await
+            .map_err(|e| Error::api("discover the cluster's API groups", e)),
+    }
+}
