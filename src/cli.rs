@@ -19,6 +19,9 @@ Exit codes:
   4    not found: the target, its Secret, or the operator's CRD
   5    the rotation Failed or was Skipped
   6    refused: the target is not Ready, or there is nothing to roll back to
+  7    verify: a login result is wrong (current refused, or previous still accepted)
+  8    verify: the database could not be reached
+  9    verify: not supported for this engine (no login client for its protocol)
   124  timed out while waiting (the rotation goes on)
   130  interrupted while waiting (the rotation goes on)
 With several targets: the failed rows' common code, else 1.";
@@ -119,6 +122,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   kubectl rotate auth sqlmi/sqlmi-demo -n demo --wait
   kubectl rotate auth pg/pg-demo -n demo --wait --timeout 10m
+  kubectl rotate auth pg/pg-demo -n demo --wait --verify --rollback-on-failure
   kubectl rotate auth ms mssql-demo -n demo --secret mssql-demo-new-auth
   printf '%s\\n' \"$NEW_PASSWORD\" | kubectl rotate auth ms/mssql-demo -n demo --password-stdin
   kubectl rotate auth pg/pg-demo ms/mssql-demo -n demo --generate --wait
@@ -139,6 +143,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   kubectl rotate rollback sqlmi/sqlmi-demo -n demo --wait
   kubectl rotate rollback pg/pg-demo -n demo --wait
+  kubectl rotate rollback md/md-demo -n demo --wait --verify
   kubectl rotate rollback pg/pg-a my/my-b -n demo --wait")]
     Rollback(RollbackArgs),
 
@@ -189,6 +194,60 @@ pub enum Command {
   kubectl rotate list -A -l team=payments
   kubectl rotate list -A --older-than 90d || echo 'credentials need rotating'")]
     List(ListArgs),
+
+    /// Check logins: the current credential must work, the previous one must not.
+    ///
+    /// Reads the auth Secret (current and previous credential, as prev shows them) and logs
+    /// in with each over the database's own wire protocol, without running any query:
+    /// PostgreSQL (also PgBouncer, Pgpool), MySQL (MariaDB, PerconaXtraDB, ProxySQL,
+    /// Singlestore), SQL Server (also Arc SQL MI), MongoDB, Redis and Elasticsearch. By
+    /// default each attempt goes through the API server over a fresh port-forward to the
+    /// primary pod (labelled kubedb.com/role=primary), as kubectl port-forward does;
+    /// --address connects directly instead. A database with spec.tls is reached over TLS
+    /// verified against its CA.
+    ///
+    /// RESULT is accepted, rejected, unreachable or error; DETAIL is the server's own
+    /// message, never the password.
+    #[command(after_help = "Examples:
+  kubectl rotate verify pg/pg-demo -n demo
+  kubectl rotate verify md/md-demo -n demo --address 127.0.0.1:3306 -o wide
+  kubectl rotate auth pg/pg-demo -n demo --wait --verify --rollback-on-failure")]
+    Verify(VerifyArgs),
+}
+
+/// `kubectl rotate verify` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// How to log in.
+    #[command(flatten)]
+    pub login: LoginArgs,
+}
+
+/// How `verify` (and `auth`/`rollback --verify`) log in to the database.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Login options")]
+pub struct LoginArgs {
+    /// Connect to the database at HOST:PORT directly instead of port-forwarding to its
+    /// primary pod through the API server.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub address: Option<String>,
+
+    /// Use TLS to the database without verifying its certificate (encryption without
+    /// authentication of the server). Not the API server's TLS.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Bound for each login attempt, port-forward set-up included.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub login_timeout: GoDuration,
+
+    /// Say what is tried where (-v), and each login request with its password masked (-vv).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// `kubectl rotate prev` arguments.
@@ -312,6 +371,15 @@ pub struct ChangeArgs {
         default_missing_value = "client"
     )]
     pub dry_run: DryRun,
+
+    /// With --wait: then log in to the database, as `kubectl rotate verify` does; the
+    /// current credential must be accepted and the previous one refused (exit 7 if not).
+    #[arg(long, requires = "wait", help_heading = "Login options")]
+    pub verify: bool,
+
+    /// How --verify logs in.
+    #[command(flatten)]
+    pub login: LoginArgs,
 }
 
 /// `kubectl rotate auth` arguments.
@@ -340,6 +408,11 @@ pub struct AuthArgs {
     /// choosing one (default: the current one). Engines with a fixed user refuse others.
     #[arg(long, value_name = "NAME", help_heading = "Credential options")]
     pub username: Option<String>,
+
+    /// With --verify: when the new credential is not accepted (or the old one still is),
+    /// roll back to the previous credential at once and verify again.
+    #[arg(long, requires = "verify", help_heading = "Login options")]
+    pub rollback_on_failure: bool,
 
     /// Flags shared with rollback.
     #[command(flatten)]

@@ -9,6 +9,9 @@
 //! | 4    | not found: the target, its Secret, or the operator's CRD                  |
 //! | 5    | the rotation Failed or was Skipped                                        |
 //! | 6    | refused: the target is not Ready, or there is nothing to roll back to     |
+//! | 7    | verify: a login result is wrong (current refused, or previous accepted)   |
+//! | 8    | verify: the database could not be reached                                 |
+//! | 9    | verify: no login client for this engine's wire protocol                   |
 //! | 124  | timed out while waiting (the rotation goes on on the server)              |
 //! | 130  | interrupted (Ctrl-C) while waiting (the rotation goes on on the server)   |
 //!
@@ -172,6 +175,32 @@ pub enum Error {
         code: u8,
     },
 
+    /// `verify`: the database refused the current credential, or still accepts the
+    /// previous one (exit 7).
+    #[error("{0}")]
+    LoginWrong(String),
+
+    /// `verify`: the database could not be reached: connection refused, closed before it
+    /// said anything, or silent until the per-attempt timeout (exit 8).
+    #[error("{0}")]
+    DbUnreachable(String),
+
+    /// `verify`: a login attempt failed for another reason (TLS, an unsupported
+    /// authentication method, a server error other than a refused login).
+    // NB: exit 1, as any other unexpected failure: the credential's state is unknown.
+    #[error("{0}")]
+    LoginError(String),
+
+    /// `verify`: no login client speaks this engine's wire protocol (exit 9).
+    #[error(
+        "verification not supported for {kind}: no login client for its wire protocol \
+         (supported: PostgreSQL, MySQL/MariaDB, SQL Server, MongoDB, Redis, Elasticsearch)"
+    )]
+    VerifyUnsupported {
+        /// e.g. `Cassandra`.
+        kind: String,
+    },
+
     /// Writing output failed.
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
@@ -190,6 +219,9 @@ impl Error {
             Error::NotFound { .. } | Error::OperatorMissing { .. } => 4,
             Error::RotationFailed { .. } => 5,
             Error::Refused(_) => 6,
+            Error::LoginWrong(_) => 7,
+            Error::DbUnreachable(_) => 8,
+            Error::VerifyUnsupported { .. } => 9,
             Error::Timeout { .. } => 124,
             Error::Interrupted { .. } => 130,
             Error::Partial { code, .. } => *code,
@@ -202,6 +234,7 @@ impl Error {
             | Error::Client { .. }
             | Error::Unexpected(_)
             | Error::Stale { .. }
+            | Error::LoginError(_)
             | Error::Io(_) => 1,
         }
     }
@@ -319,6 +352,15 @@ mod tests {
                 5,
             ),
             (Error::Refused("x".into()), 6),
+            (Error::LoginWrong("x".into()), 7),
+            (Error::DbUnreachable("x".into()), 8),
+            (
+                Error::VerifyUnsupported {
+                    kind: "Cassandra".into(),
+                },
+                9,
+            ),
+            (Error::LoginError("x".into()), 1),
             (
                 Error::Timeout {
                     after: Duration::from_secs(1),

@@ -25,6 +25,7 @@ pub mod password;
 pub mod rotation;
 pub mod target;
 pub mod tls;
+pub mod verify;
 
 use std::io::Write;
 
@@ -48,7 +49,10 @@ pub async fn run(
         Command::Prev(_) | Command::Status(_) | Command::History(_) | Command::List(_) => {
             return inspect::run(&cli, out, err).await;
         }
+        // Reads too, then logs in to the database itself.
+        Command::Verify(a) => return cmd::verify::run(&cli, a, out, err).await,
     };
+    let after = cmd::verify::after_plan(&cli, &plan)?;
     let ctx = Ctx::connect(&cli.kube).await?;
     plan.namespace = ctx.namespace.clone();
     let outcome = {
@@ -62,6 +66,10 @@ pub async fn run(
         if let Some(e) = bulk::report_error(report) {
             return Err(e);
         }
+    }
+    // `--verify`: log in with the new credential (and roll back if asked and it fails).
+    if let Some(after) = &after {
+        cmd::verify::after_change(&ctx, &plan, after, cli.output.output, out, err).await?;
     }
     Ok(())
 }

@@ -91,6 +91,22 @@ fn the_inspection_verbs_help_is_stable() {
 }
 
 #[test]
+fn verify_help_is_stable_and_lists_the_login_options() {
+    let out = run(&["verify", "--help"]);
+    out.expect(0);
+    for want in [
+        "Usage: kubectl rotate verify [OPTIONS] <TYPE/NAME> [NAME]",
+        "Login options:",
+        "--address <HOST:PORT>",
+        "--insecure-skip-tls-verify",
+        "--login-timeout <DURATION>",
+    ] {
+        assert!(out.stdout.contains(want), "{want}: {}", out.stdout);
+    }
+    snapshot("help-verify", &out.stdout);
+}
+
+#[test]
 fn short_help_is_stable() {
     let out = run(&["-h"]);
     out.expect(0);

@@ -40,18 +40,19 @@ fn list_shows_every_database_of_the_namespace_and_all_namespaces_with_a_flag() {
         lines[0],
         "KIND                 NAME         PHASE   SECRET                    LAST ROTATED           PASSWORD AGE   PREV KEPT   IN FLIGHT"
     );
-    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    // The demo namespace's five databases (MSSQLServer, MariaDB, Postgres, Redis, Arc).
+    assert_eq!(lines.len(), 6, "{}", out.stdout);
     assert!(
         lines[1].starts_with("MSSQLServer          mssql-demo   Ready   mssql-demo-auth"),
         "{}",
         lines[1]
     );
     assert!(
-        lines[3].starts_with(
+        lines[5].starts_with(
             "SqlManagedInstance   sqlmi-demo   Ready   sqlmi-demo-login-secret   <none>"
         ),
         "{}",
-        lines[3]
+        lines[5]
     );
     assert!(lines[1].ends_with("no          <none>"), "{}", lines[1]);
 
@@ -71,13 +72,15 @@ fn list_shows_every_database_of_the_namespace_and_all_namespaces_with_a_flag() {
         names,
         vec![
             ("demo", "mssql-demo"),
+            ("demo", "md-demo"),
             ("demo", "pg-demo"),
+            ("demo", "rd-demo"),
             ("demo", "sqlmi-demo"),
             ("team-a", "orders")
         ]
     );
-    assert_eq!(all["items"][3]["targetKind"], "MySQL");
-    assert_eq!(all["items"][3]["prevKept"], "no");
+    assert_eq!(all["items"][5]["targetKind"], "MySQL");
+    assert_eq!(all["items"][5]["prevKept"], "no");
 
     let sel = env.rotate(&["list", "-A", "-l", "team=a", "-o", "name"]);
     assert_eq!(sel.expect(0).stdout, "mysql.kubedb.com/orders\n");
@@ -217,7 +220,8 @@ fn list_across_namespaces_lists_each_kind_once_and_never_gets_a_database_or_secr
     }
     env.sb.faults().reset_counts();
     let v = env.rotate(&["list", "-A", "-o", "json"]).expect(0).json();
-    assert_eq!(v["items"].as_array().unwrap().len(), 15);
+    // 12 added + the 5 demo databases.
+    assert_eq!(v["items"].as_array().unwrap().len(), 17);
     let counts = env.sb.faults().request_counts();
     let gets_of = |suffix: &str| -> u64 {
         counts

@@ -25,16 +25,27 @@ use crate::{admission, ApiError, Fixtures, Shared};
 pub const MSSQL_DEMO_PASSWORD: &str = "Mssql7Demo4Kq2Lp9Xw";
 /// Admin password of the demo Postgres `demo/pg-demo` (user `postgres`).
 pub const PG_DEMO_PASSWORD: &str = "PgDemo4Rt8Vn2Yz6Hb";
+/// Admin password of the demo MariaDB `demo/md-demo` (user `root`).
+pub const MD_DEMO_PASSWORD: &str = "MdDemo6Wq3Ks8Pz2Tc";
+/// Password of the demo Redis `demo/rd-demo` (its `default` user).
+pub const RD_DEMO_PASSWORD: &str = "RdDemo9Lm4Xv7Bn3Gj";
 /// Admin login password of the demo SqlManagedInstance `demo/sqlmi-demo` (user `arcadmin`).
 pub const SQLMI_DEMO_PASSWORD: &str = "SqlMi3Demo7Fj5GmNc";
 
 /// Every password the demo fixtures start with (leak tests search output for them).
 pub fn demo_passwords() -> Vec<&'static str> {
-    vec![MSSQL_DEMO_PASSWORD, PG_DEMO_PASSWORD, SQLMI_DEMO_PASSWORD]
+    vec![
+        MSSQL_DEMO_PASSWORD,
+        PG_DEMO_PASSWORD,
+        MD_DEMO_PASSWORD,
+        RD_DEMO_PASSWORD,
+        SQLMI_DEMO_PASSWORD,
+    ]
 }
 
 /// Load a fixture set into the store: namespaces `default` and `demo` always; with
-/// [`Fixtures::Demo`] also `mssql-demo`, `pg-demo` and `sqlmi-demo` in `demo`.
+/// [`Fixtures::Demo`] also `mssql-demo`, `pg-demo`, `md-demo`, `rd-demo` and `sqlmi-demo` in
+/// `demo`.
 pub fn load(shared: &Shared, fixtures: Fixtures) {
     for ns in ["default", "demo"] {
         namespace(shared, ns).expect("the built-in namespaces can be created");
@@ -50,6 +61,18 @@ pub fn load(shared: &Shared, fixtures: Fixtures) {
             .password(PG_DEMO_PASSWORD)
             .insert(shared)
             .expect("the demo Postgres is valid");
+        // MariaDB and Redis: with Postgres, the engines `verify` is tested on against real
+        // servers (`serve --real-db md-demo=mysql://...`, `rd-demo=redis://...`).
+        Db::new("MariaDB", "demo", "md-demo")
+            .version("10.11.2")
+            .password(MD_DEMO_PASSWORD)
+            .insert(shared)
+            .expect("the demo MariaDB is valid");
+        Db::new("Redis", "demo", "rd-demo")
+            .version("7.2.3")
+            .password(RD_DEMO_PASSWORD)
+            .insert(shared)
+            .expect("the demo Redis is valid");
         SqlMi::new("demo", "sqlmi-demo")
             .password(SQLMI_DEMO_PASSWORD)
             .insert(shared)

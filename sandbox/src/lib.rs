@@ -51,8 +51,9 @@ pub const FORBIDDEN_TOKEN: &str = "sandbox-bob-token";
 pub enum Fixtures {
     /// Only the `default` and `demo` namespaces.
     Empty,
-    /// Namespace `demo` with MSSQLServer `mssql-demo`, Postgres `pg-demo` (Ready, auth
-    /// Secrets `<name>-auth`) and Arc SqlManagedInstance `sqlmi-demo` (Ready, login secret).
+    /// Namespace `demo` with MSSQLServer `mssql-demo`, Postgres `pg-demo`, MariaDB `md-demo`,
+    /// Redis `rd-demo` (Ready, auth Secrets `<name>-auth`) and Arc SqlManagedInstance
+    /// `sqlmi-demo` (Ready, login secret).
     Demo,
 }
 

@@ -7,6 +7,7 @@ pub mod list;
 pub mod prev;
 pub mod rollback;
 pub mod status;
+pub mod verify;
 
 use crate::backend::{self, NewCredential};
 use crate::bulk::BulkPlan;

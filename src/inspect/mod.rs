@@ -65,7 +65,7 @@ pub async fn run(
             out.flush()?;
             return list::verdict(&rows, &plan);
         }
-        Command::Auth(_) | Command::Rollback(_) => {
+        Command::Auth(_) | Command::Rollback(_) | Command::Verify(_) => {
             return Err(Error::Unexpected(
                 "auth and rollback are not inspection verbs".into(),
             ))

@@ -584,6 +584,6 @@ mod tests {
             .store
             .get(def(&s, "", "Service"), "demo", "pg-demo")
             .is_ok());
-        assert_eq!(fixtures::demo_passwords().len(), 3);
+        assert_eq!(fixtures::demo_passwords().len(), 5);
     }
 }

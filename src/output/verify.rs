@@ -1,0 +1,171 @@
+//! Printing `verify`: CREDENTIAL, USERNAME, RESULT, DETAIL, LATENCY (`-o wide` adds CODE,
+//! EXPECTED and VIA); JSON and YAML print the whole report; `-o name` the database. No
+//! password is in a report, so none can be printed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::table::{self, NONE};
+use super::{object_name, to_json, to_yaml};
+use crate::cli::Format;
+use crate::error::{Error, Result};
+use crate::verify::VerifyReport;
+
+/// A latency as the LATENCY column shows it: `12ms`, `1.25s`.
+pub fn latency(ms: u64) -> String {
+    let d = Duration::from_millis(ms);
+    if d < Duration::from_secs(1) {
+        format!("{ms}ms")
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// Prints a verification report to `out` and its notes to `err`.
+pub fn report(
+    r: &VerifyReport,
+    format: Format,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Table | Format::Wide => {
+            let wide = format == Format::Wide;
+            let mut headers = vec!["CREDENTIAL", "USERNAME", "RESULT", "DETAIL", "LATENCY"];
+            if wide {
+                headers.extend(["CODE", "EXPECTED", "VIA"]);
+            }
+            let rows: Vec<Vec<String>> = r
+                .attempts
+                .iter()
+                .map(|a| {
+                    let cell = |s: &str| {
+                        if s.is_empty() {
+                            NONE.to_string()
+                        } else {
+                            s.to_string()
+                        }
+                    };
+                    let mut row = vec![
+                        a.credential.as_str().to_string(),
+                        cell(&a.username),
+                        a.result.clone(),
+                        cell(&a.detail),
+                        latency(a.latency_ms),
+                    ];
+                    if wide {
+                        row.push(cell(a.code.as_deref().unwrap_or("")));
+                        row.push(a.expected.clone());
+                        row.push(r.via.clone());
+                    }
+                    row
+                })
+                .collect();
+            table::write(out, &headers, &rows)?;
+        }
+        Format::Json => writeln!(out, "{}", to_json(&value(r)?)?)?,
+        Format::Yaml => write!(out, "{}", to_yaml(&value(r)?)?)?,
+        Format::Name => writeln!(
+            out,
+            "{}",
+            object_name(&r.target_kind, &r.target_group, &r.name)
+        )?,
+    }
+    for n in &r.notes {
+        writeln!(err, "note: {n}")?;
+    }
+    Ok(())
+}
+
+fn value(r: &VerifyReport) -> Result<serde_json::Value> {
+    serde_json::to_value(r).map_err(|e| Error::Unexpected(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::find;
+    use crate::inspect::Role;
+    use crate::verify::{self, Attempt, Tls};
+    use rotate_login::{LoginResult, Outcome};
+
+    fn sample() -> VerifyReport {
+        let mut r = verify::report(
+            "demo",
+            find("pg").unwrap(),
+            "pg-demo",
+            rotate_login::Protocol::Postgres,
+            "pod/pg-demo-0:5432".into(),
+            Tls::Prefer,
+        );
+        let o = |result, detail: &str, ms| Outcome {
+            result,
+            detail: detail.into(),
+            latency: Duration::from_millis(ms),
+        };
+        r.attempts = vec![
+            Attempt::new(
+                Role::Current,
+                "postgres",
+                &o(LoginResult::Accepted, "authenticated", 12),
+            ),
+            Attempt::new(
+                Role::Previous,
+                "postgres",
+                &o(
+                    LoginResult::Rejected {
+                        code: "28P01".into(),
+                    },
+                    "FATAL: password authentication failed for user \"postgres\"",
+                    1500,
+                ),
+            ),
+        ];
+        r
+    }
+
+    fn printed(format: Format) -> String {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        report(&sample(), format, &mut out, &mut err).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_table_has_kubectls_look_and_the_servers_own_message() {
+        let header = format!(
+            "CREDENTIAL   USERNAME   RESULT     {:<57}   LATENCY",
+            "DETAIL"
+        );
+        let current = format!(
+            "current      postgres   accepted   {:<57}   12ms",
+            "authenticated"
+        );
+        let previous = "previous     postgres   rejected   FATAL: password authentication failed for user \"postgres\"   1.50s";
+        assert_eq!(
+            printed(Format::Table),
+            format!("{header}\n{current}\n{previous}\n")
+        );
+        let wide = printed(Format::Wide);
+        assert!(
+            wide.lines()
+                .next()
+                .unwrap()
+                .ends_with("LATENCY   CODE     EXPECTED   VIA"),
+            "{wide}"
+        );
+        assert!(
+            wide.contains("28P01    rejected   pod/pg-demo-0:5432"),
+            "{wide}"
+        );
+    }
+
+    #[test]
+    fn json_is_a_login_verification_document_and_name_the_database() {
+        let v: serde_json::Value = serde_json::from_str(&printed(Format::Json)).unwrap();
+        assert_eq!(v["kind"], "LoginVerification");
+        assert_eq!(v["attempts"][1]["code"], "28P01");
+        assert_eq!(v["attempts"][0]["latencyMs"], 12);
+        assert_eq!(v["via"], "pod/pg-demo-0:5432");
+        assert_eq!(printed(Format::Name), "postgres.kubedb.com/pg-demo\n");
+    }
+}

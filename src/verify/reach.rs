@@ -1,0 +1,408 @@
+//! Reaching a database and logging in: read the credentials (current and previous) from
+//! the auth Secret, pick the TLS mode, find the primary pod and its port, then one login
+//! per credential, each over a fresh port-forward through the API server (as `kubectl
+//! port-forward` does) or, with `--address`, over a direct TCP connection.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ListParams};
+use rotate_login::{LoginRequest, LoginResult, Outcome, Tls};
+
+use super::{
+    ca_candidates, report, route, tls_mode, unsupported, Attempt, LoginRoute, VerifyReport,
+};
+use crate::backend::{discover, retry, Wanted};
+use crate::cmd::prev::pair;
+use crate::context::Ctx;
+use crate::creds;
+use crate::error::{Error, Result};
+use crate::inspect::{get_target, Role};
+use crate::target::Target;
+
+/// What to verify and how: checked from the command line before any API call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyPlan {
+    /// The database.
+    pub target: Target,
+    /// `--address HOST:PORT`: connect directly instead of port-forwarding.
+    pub address: Option<String>,
+    /// `--insecure-skip-tls-verify`: TLS without verifying the database's certificate.
+    pub insecure: bool,
+    /// Bound on each attempt (port-forward set-up included).
+    pub attempt_timeout: Duration,
+    /// `-v` count: 1 says what is tried where, 2 adds each login request (password masked).
+    pub verbose: u8,
+}
+
+/// Where the logins go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Endpoint {
+    /// A port of a pod, through the API server.
+    Pod { name: String, port: u16 },
+    /// `HOST:PORT`, over TCP.
+    Direct(String),
+}
+
+impl Endpoint {
+    fn via(&self) -> String {
+        match self {
+            Endpoint::Pod { name, port } => format!("pod/{name}:{port}"),
+            Endpoint::Direct(a) => a.clone(),
+        }
+    }
+}
+
+/// Verbose lines on stderr. NB: only names, modes and sanitized server messages are ever
+/// passed here, and the login request through its masking `Debug`.
+struct Log<'a> {
+    level: u8,
+    w: &'a mut (dyn Write + Send),
+}
+
+impl Log<'_> {
+    fn say(&mut self, level: u8, msg: impl FnOnce() -> String) {
+        if self.level >= level {
+            let _ = writeln!(self.w, "verify: {}", msg());
+        }
+    }
+}
+
+/// Verifies the logins of `plan.target` in namespace `ns`; `log` gets `-v` lines.
+pub async fn run(
+    ctx: &Ctx,
+    ns: &str,
+    plan: &VerifyPlan,
+    log: &mut (dyn Write + Send),
+) -> Result<VerifyReport> {
+    let mut log = Log {
+        level: plan.verbose,
+        w: log,
+    };
+    let engine = plan.target.engine;
+    let LoginRoute {
+        protocol,
+        default_port,
+    } = route(engine).ok_or_else(|| unsupported(engine))?;
+    let ar = discover(ctx, &[Wanted::engine(engine)]).await?.remove(0);
+    let ctx_ns = Ctx {
+        namespace: ns.to_string(),
+        ..ctx.clone()
+    };
+    let (_, item) = get_target(&ctx_ns, &plan.target, &ar).await?;
+    let name = plan.target.name.as_str();
+
+    // The credentials, as `prev` pairs them.
+    let secret_name = item.credential_secret(engine).ok_or_else(|| {
+        Error::Unexpected(format!(
+            "{} names no admin login Secret (spec.security.adminLoginSecret)",
+            plan.target
+        ))
+    })?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret = get_secret(&secrets, ns, &secret_name)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: format!("secret {secret_name:?} in namespace {ns:?}"),
+            hint: Some(format!(
+                "{} refers to it, but it does not exist",
+                plan.target
+            )),
+        })?;
+    let data = creds::decode_data(secret.data.as_ref());
+    let (credentials, note) = pair(engine, &secret_name, &data, None);
+
+    // TLS: required and verified for KubeDB's spec.tls, unless told not to verify.
+    let mode = tls_mode(item.spec.tls.is_some(), plan.insecure);
+    let mut ca_pem: Option<Vec<u8>> = None;
+    if mode == Tls::Require {
+        let candidates = ca_candidates(name, &item.tls_secrets());
+        for c in &candidates {
+            if let Some(ca) = get_secret(&secrets, ns, c)
+                .await?
+                .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone()))
+            {
+                log.say(1, || {
+                    format!("TLS required (spec.tls): trusting ca.crt of secret {c}")
+                });
+                ca_pem = Some(ca);
+                break;
+            }
+        }
+        if ca_pem.is_none() {
+            return Err(Error::NotFound {
+                what: format!(
+                    "the CA certificate (ca.crt) of {}'s TLS: none in secrets {}",
+                    plan.target,
+                    candidates.join(", ")
+                ),
+                hint: Some(
+                    "pass --insecure-skip-tls-verify to encrypt without verifying the database's \
+                     certificate"
+                        .into(),
+                ),
+            });
+        }
+    }
+
+    let (endpoint, server_name) = match &plan.address {
+        Some(a) => {
+            let host = a.rsplit_once(':').map(|(h, _)| h).unwrap_or(a);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            (Endpoint::Direct(a.clone()), host.to_string())
+        }
+        None => {
+            let (pod, port, how) = primary_pod(ctx, ns, name, default_port).await?;
+            log.say(1, || format!("primary pod {pod} ({how}), port {port}"));
+            (
+                Endpoint::Pod { name: pod, port },
+                // NB: KubeDB's server certificates name the primary Service.
+                format!("{name}.{ns}.svc"),
+            )
+        }
+    };
+    log.say(1, || {
+        format!(
+            "{} login to {} via {}, TLS {}",
+            protocol,
+            plan.target,
+            endpoint.via(),
+            super::tls_name(mode)
+        )
+    });
+
+    let mut rep = report(ns, engine, name, protocol, endpoint.via(), mode);
+    rep.typed = plan.target.to_string();
+    if let Some(n) = note {
+        rep.notes
+            .push(format!("only the current credential was checked: {n}"));
+    }
+    let current_password = credentials
+        .iter()
+        .find(|c| c.role == Role::Current)
+        .and_then(|c| c.password.clone());
+    for cred in &credentials {
+        let Some(password) = &cred.password else {
+            rep.notes.push(format!(
+                "the {} credential has no password in secret {secret_name}: not checked",
+                cred.role.as_str()
+            ));
+            continue;
+        };
+        if cred.role == Role::Previous && Some(password) == current_password.as_ref() {
+            rep.notes.push(
+                "the previous password is the current one: nothing to check it refused".into(),
+            );
+            continue;
+        }
+        let username = cred.username.clone().unwrap_or_default();
+        let req = LoginRequest {
+            tls: mode,
+            server_name: &server_name,
+            ca_pem: ca_pem.as_deref(),
+            ..LoginRequest::new(&username, password.expose())
+        };
+        log.say(2, || format!("{} credential: {req:?}", cred.role.as_str()));
+        let outcome = attempt(
+            ctx,
+            ns,
+            &endpoint,
+            protocol,
+            &req,
+            plan.attempt_timeout,
+            &mut log,
+        )
+        .await;
+        log.say(1, || {
+            format!(
+                "{} credential (user {username:?}): {} in {}ms: {}",
+                cred.role.as_str(),
+                outcome.result,
+                outcome.latency.as_millis(),
+                outcome.detail
+            )
+        });
+        rep.attempts
+            .push(Attempt::new(cred.role, &username, &outcome));
+    }
+    if rep.attempt(Role::Current).is_none() {
+        return Err(Error::NotFound {
+            what: format!("a current password in secret {secret_name:?}"),
+            hint: Some(format!("{} has nothing to log in with", plan.target)),
+        });
+    }
+    Ok(rep)
+}
+
+async fn get_secret(api: &Api<Secret>, ns: &str, name: &str) -> Result<Option<Secret>> {
+    retry(|| api.get_opt(name))
+        .await
+        .map_err(|e| Error::api(format!("get secret {ns}/{name}"), e))
+}
+
+/// The primary pod and the database port on it: the pod labelled `kubedb.com/role=primary`
+/// (else any pod of the instance, else `<db>-0`), and the primary Service's target port
+/// (else the engine's usual port). Returns how the pod was found, for `-v`.
+async fn primary_pod(
+    ctx: &Ctx,
+    ns: &str,
+    db: &str,
+    default_port: u16,
+) -> Result<(String, u16, &'static str)> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let instance = format!("app.kubernetes.io/instance={db}");
+    let mut found = None;
+    for (selector, how) in [
+        (
+            format!("{instance},kubedb.com/role=primary"),
+            "labelled kubedb.com/role=primary",
+        ),
+        (
+            instance.clone(),
+            "of the instance; none is labelled primary",
+        ),
+    ] {
+        let lp = ListParams::default().labels(&selector);
+        let list = retry(|| pods.list(&lp))
+            .await
+            .map_err(|e| Error::api(format!("list pods in {ns} with {selector}"), e))?;
+        let mut items = list.items;
+        items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        // Running pods first: a terminating or pending one cannot answer.
+        items
+            .sort_by_key(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running"));
+        if let Some(p) = items.into_iter().next() {
+            found = Some((p, how));
+            break;
+        }
+    }
+    let (pod, how) = match found {
+        Some(f) => f,
+        None => {
+            let fallback = format!("{db}-0");
+            match retry(|| pods.get_opt(&fallback)).await {
+                Ok(Some(p)) => (p, "by name; no pod carries the instance label"),
+                Ok(None) => {
+                    return Err(Error::NotFound {
+                        what: format!("a pod of {db} in namespace {ns:?}"),
+                        hint: Some(format!(
+                            "no pod is labelled {instance} and there is no {fallback}; is the \
+                             database running? (or connect directly with --address HOST:PORT)"
+                        )),
+                    })
+                }
+                Err(e) => return Err(Error::api(format!("get pod {ns}/{fallback}"), e)),
+            }
+        }
+    };
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+    let service = retry(|| services.get_opt(db))
+        .await
+        .map_err(|e| Error::api(format!("get service {ns}/{db}"), e))?;
+    Ok((
+        pod_name,
+        target_port(service.as_ref(), &pod, default_port),
+        how,
+    ))
+}
+
+/// The container port the primary Service's `primary` port (else its first) sends to,
+/// resolving a named target port against the pod's containers.
+fn target_port(service: Option<&Service>, pod: &Pod, default_port: u16) -> u16 {
+    let ports = service
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    let Some(p) = ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some("primary"))
+        .or(ports.first())
+    else {
+        return default_port;
+    };
+    let by_name = |name: &str| {
+        pod.spec
+            .as_ref()?
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|cp| cp.name.as_deref() == Some(name))
+            .and_then(|cp| u16::try_from(cp.container_port).ok())
+    };
+    match &p.target_port {
+        Some(IntOrString::Int(n)) => u16::try_from(*n).unwrap_or(default_port),
+        Some(IntOrString::String(name)) => by_name(name).unwrap_or(default_port),
+        None => u16::try_from(p.port).unwrap_or(default_port),
+    }
+}
+
+/// One login, bounded by `timeout` as a whole.
+async fn attempt(
+    ctx: &Ctx,
+    ns: &str,
+    endpoint: &Endpoint,
+    protocol: rotate_login::Protocol,
+    req: &LoginRequest<'_>,
+    timeout: Duration,
+    log: &mut Log<'_>,
+) -> Outcome {
+    let (pod, port) = match endpoint {
+        Endpoint::Direct(addr) => {
+            return rotate_login::login_tcp(protocol, addr, req, timeout).await
+        }
+        Endpoint::Pod { name, port } => (name.as_str(), *port),
+    };
+    let start = Instant::now();
+    let unreachable = |detail: String| Outcome {
+        result: LoginResult::Unreachable,
+        detail: rotate_login::sanitize(&detail, req),
+        latency: start.elapsed(),
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    // NB: a fresh port-forward per attempt, as `kubectl port-forward` opens a stream per
+    // connection: one login's close cannot disturb the next.
+    let mut pf = match tokio::time::timeout(timeout, pods.portforward(pod, &[port])).await {
+        Err(_) => {
+            return unreachable(format!(
+                "port-forward to pod/{pod}:{port} not set up within {}",
+                crate::duration::human(timeout)
+            ))
+        }
+        Ok(Err(e)) => return unreachable(format!("cannot port-forward to pod/{pod}:{port}: {e}")),
+        Ok(Ok(pf)) => pf,
+    };
+    let (Some(stream), errors) = (pf.take_stream(port), pf.take_error(port)) else {
+        return unreachable(format!("port-forward to pod/{pod}:{port} gave no stream"));
+    };
+    let left = timeout.saturating_sub(start.elapsed());
+    let mut outcome = rotate_login::login_within(protocol, stream, req, left).await;
+    if outcome.result == LoginResult::Unreachable {
+        // The kubelet says why on the error channel ("... connection refused"): more use
+        // than "closed before the server said anything".
+        if let Some(errors) = errors {
+            if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), errors).await {
+                log.say(2, || {
+                    format!(
+                        "port-forward error channel: {}",
+                        rotate_login::sanitize(&msg, req)
+                    )
+                });
+                outcome.detail = rotate_login::sanitize(&msg, req);
+            }
+        }
+    }
+    // The forwarder ends once the server closes; do not wait long for it.
+    if tokio::time::timeout(Duration::from_secs(2), pf.join())
+        .await
+        .is_err()
+    {
+        log.say(2, || {
+            "port-forward did not close within 2s; left to finish".into()
+        });
+    }
+    outcome.latency = start.elapsed();
+    outcome
+}
