@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: start the sandbox cluster (KubeDB + Arc simulated), then rotate and roll back
-# credentials with `kubectl rotate`, showing kubectl-style tables.
+# credentials with `kubectl rotate`, and inspect the result (prev, history, status, list),
+# showing kubectl-style tables. No password is printed (prev masks them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kubectl_dir="$(bash scripts/ensure-kubectl.sh)"
@@ -26,3 +27,7 @@ run kubectl rotate auth pg/pg-demo -n demo --wait
 run kubectl rotate rollback pg/pg-demo -n demo --wait
 run kubectl rotate auth ms/mssql-demo -n demo --wait
 run kubectl get postgresopsrequests,mssqlserveropsrequests -n demo
+run kubectl rotate prev pg/pg-demo -n demo
+run kubectl rotate history pg/pg-demo -n demo
+run kubectl rotate status sqlmi/sqlmi-demo -n demo
+run kubectl rotate list -n demo
