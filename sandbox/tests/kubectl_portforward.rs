@@ -285,8 +285,10 @@ fn an_unmapped_port_makes_kubectl_report_the_forwarding_error() {
         // ... and kubectl reports the kubelet-style message, then gives up on the pod.
         let (ok, err) = pf.wait_exit(Duration::from_secs(20));
         assert!(!ok, "kubectl exits non-zero: {err}");
+        // NB: kubectl 1.32 says "an error occurred forwarding", newer ones (structured
+        // logging) "An error occurred forwarding".
         assert!(
-            err.contains("an error occurred forwarding"),
+            err.to_lowercase().contains("an error occurred forwarding"),
             "websockets={websockets}: {err}"
         );
         assert!(
