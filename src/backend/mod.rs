@@ -282,6 +282,92 @@ pub async fn list_all_rv(
     }
 }
 
+/// Watches `api` from `rv` until `on_event` returns `Some`, surviving what a long watch
+/// meets: server-side timeouts (renewed), bookmarks (move `rv` on), 410 Gone and up to five
+/// broken connections in a row (`relist` gives a fresh `(objects, rv)`, fed to `on_event`
+/// as MODIFIED). `what` names the watch in errors. Shared by single waits and bulk feeds.
+pub async fn watch_resilient<T, Relist, Fut>(
+    api: &Api<DynamicObject>,
+    params: impl Fn() -> WatchParams,
+    mut rv: String,
+    what: &str,
+    mut on_event: impl FnMut(WatchEvent<DynamicObject>) -> Result<Option<T>>,
+    mut relist: Relist,
+) -> Result<T>
+where
+    // NB: a plain closure returning a future, not an async closure: the bulk feed runs this
+    // in a spawned task, and async closures' futures are not provably Send there yet.
+    Relist: FnMut() -> Fut,
+    Fut: Future<Output = Result<(Vec<DynamicObject>, String)>>,
+{
+    let mut failures = 0u32;
+    loop {
+        let mut must_relist = false;
+        match api.watch(&params(), &rv).await {
+            Ok(stream) => {
+                let mut stream = stream.boxed();
+                loop {
+                    match stream.try_next().await {
+                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
+                        Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
+                            must_relist = true;
+                            break;
+                        }
+                        Ok(Some(WatchEvent::Error(status))) => {
+                            return Err(Error::api(
+                                format!("watch {what}"),
+                                kube::Error::Api(status),
+                            ));
+                        }
+                        Ok(Some(ev)) => {
+                            let obj = match &ev {
+                                WatchEvent::Added(o)
+                                | WatchEvent::Modified(o)
+                                | WatchEvent::Deleted(o) => o,
+                                _ => continue,
+                            };
+                            if !matches!(ev, WatchEvent::Deleted(_)) {
+                                failures = 0;
+                            }
+                            if let Some(v) = &obj.metadata.resource_version {
+                                rv = v.clone();
+                            }
+                            if let Some(done) = on_event(ev)? {
+                                return Ok(done);
+                            }
+                        }
+                        // The server closed the watch (timeoutSeconds): renew it.
+                        Ok(None) => break,
+                        Err(e) if is_transient(&e) && failures < 5 => {
+                            failures += 1;
+                            must_relist = true;
+                            break;
+                        }
+                        Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+                    }
+                }
+            }
+            Err(e) if status_code(&e) == Some(410) => must_relist = true,
+            Err(e) if is_transient(&e) && failures < 5 => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
+                must_relist = true;
+            }
+            Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+        }
+        if must_relist {
+            // Our resourceVersion is too old or the stream broke: read afresh.
+            let (items, new_rv) = relist().await?;
+            rv = new_rv;
+            for obj in items {
+                if let Some(done) = on_event(WatchEvent::Modified(obj))? {
+                    return Ok(done);
+                }
+            }
+        }
+    }
+}
+
 /// Follows one object by name with a watch, from `start` (already evaluated by the caller
 /// or not), calling `step` on every new version until it returns `Some`. Survives watch
 /// timeouts, 410 Gone (re-read and re-watch) and a few broken connections.
@@ -296,79 +382,33 @@ pub async fn follow<T>(
     if let Some(done) = step(start)? {
         return Ok(done);
     }
-    let mut rv = start.metadata.resource_version.clone().unwrap_or_default();
-    let mut failures = 0u32;
-    loop {
-        let wp = WatchParams::default()
+    let rv = start.metadata.resource_version.clone().unwrap_or_default();
+    let params = || {
+        WatchParams::default()
             .fields(&format!("metadata.name={name}"))
-            .timeout(ctx.watch_timeout_secs());
-        let mut relist = false;
-        match api.watch(&wp, &rv).await {
-            Ok(stream) => {
-                let mut stream = stream.boxed();
-                loop {
-                    match stream.try_next().await {
-                        Ok(Some(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => {
-                            failures = 0;
-                            // NB: filter by name here too, in case the server ignores fieldSelector.
-                            if obj.metadata.name.as_deref() != Some(name.as_str()) {
-                                continue;
-                            }
-                            if let Some(v) = &obj.metadata.resource_version {
-                                rv = v.clone();
-                            }
-                            if let Some(done) = step(&obj)? {
-                                return Ok(done);
-                            }
-                        }
-                        Ok(Some(WatchEvent::Deleted(obj))) => {
-                            if obj.metadata.name.as_deref() == Some(name.as_str()) {
-                                return Err(Error::Unexpected(format!(
-                                    "{what} was deleted while waiting for it"
-                                )));
-                            }
-                        }
-                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
-                        Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
-                            relist = true;
-                            break;
-                        }
-                        Ok(Some(WatchEvent::Error(status))) => {
-                            return Err(Error::api(
-                                format!("watch {what}"),
-                                kube::Error::Api(status),
-                            ));
-                        }
-                        // The server closed the watch (timeoutSeconds): renew it.
-                        Ok(None) => break,
-                        Err(e) if is_transient(&e) && failures < 5 => {
-                            failures += 1;
-                            relist = true;
-                            break;
-                        }
-                        Err(e) => return Err(Error::api(format!("watch {what}"), e)),
-                    }
-                }
-            }
-            Err(e) if status_code(&e) == Some(410) => relist = true,
-            Err(e) if is_transient(&e) && failures < 5 => {
-                failures += 1;
-                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
-                relist = true;
-            }
-            Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+            .timeout(ctx.watch_timeout_secs())
+    };
+    let on_event = |ev: WatchEvent<DynamicObject>| match ev {
+        // NB: filter by name here too, in case the server ignores fieldSelector.
+        WatchEvent::Added(obj) | WatchEvent::Modified(obj)
+            if obj.metadata.name.as_deref() == Some(name.as_str()) =>
+        {
+            step(&obj)
         }
-        if relist {
-            // Our resourceVersion is too old or the stream broke: read the object afresh.
-            let obj = retry(|| api.get(&name))
-                .await
-                .map_err(|e| Error::api(format!("get {what}"), e))?;
-            rv = obj.metadata.resource_version.clone().unwrap_or_default();
-            if let Some(done) = step(&obj)? {
-                return Ok(done);
-            }
-        }
-    }
+        WatchEvent::Deleted(obj) if obj.metadata.name.as_deref() == Some(name.as_str()) => Err(
+            Error::Unexpected(format!("{what} was deleted while waiting for it")),
+        ),
+        _ => Ok(None),
+    };
+    let (name_ref, what_ref) = (name.as_str(), what.as_str());
+    let relist = || async move {
+        let obj = retry(|| api.get(name_ref))
+            .await
+            .map_err(|e| Error::api(format!("get {what_ref}"), e))?;
+        let rv = obj.metadata.resource_version.clone().unwrap_or_default();
+        Ok((vec![obj], rv))
+    };
+    watch_resilient(api, params, rv, &what, on_event, relist).await
 }
 
 /// Bounds a wait by `limit` and Ctrl-C. On either, the rotation goes on on the server and the

@@ -8,16 +8,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, WatchEvent, WatchParams};
 use kube::discovery::Discovery;
 use tokio::sync::{watch, OnceCell};
 
-use super::{is_transient, retry, Wanted};
+use super::{retry, Wanted};
 use crate::context::Ctx;
-use crate::error::{status_code, Error, Result};
+use crate::error::{Error, Result};
 
 /// The label every object the plugin creates carries; the shared watch selects on it.
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kubectl-rotate";
@@ -269,72 +267,28 @@ impl Feed {
 /// renews on timeouts, relists on 410 Gone and a few broken connections.
 async fn watch_loop(
     api: &Api<DynamicObject>,
-    mut rv: String,
+    rv: String,
     timeout_secs: u32,
     state: &Mutex<FeedState>,
 ) -> Result<()> {
-    let publish = |obj: DynamicObject| {
-        state.lock().unwrap_or_else(|e| e.into_inner()).publish(obj);
-    };
     let what = api.resource_url().to_string();
-    let mut failures = 0u32;
-    loop {
-        let wp = WatchParams::default()
+    let params = || {
+        WatchParams::default()
             .labels(MANAGED_BY_SELECTOR)
-            .timeout(timeout_secs);
-        let mut relist = false;
-        match api.watch(&wp, &rv).await {
-            Ok(stream) => {
-                let mut stream = stream.boxed();
-                loop {
-                    match stream.try_next().await {
-                        Ok(Some(WatchEvent::Added(obj) | WatchEvent::Modified(obj))) => {
-                            failures = 0;
-                            if let Some(v) = &obj.metadata.resource_version {
-                                rv = v.clone();
-                            }
-                            publish(obj);
-                        }
-                        Ok(Some(WatchEvent::Deleted(obj))) => {
-                            if let Some(v) = &obj.metadata.resource_version {
-                                rv = v.clone();
-                            }
-                        }
-                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
-                        Ok(Some(WatchEvent::Error(s))) if s.code == 410 => {
-                            relist = true;
-                            break;
-                        }
-                        Ok(Some(WatchEvent::Error(s))) => {
-                            return Err(Error::api(format!("watch {what}"), kube::Error::Api(s)))
-                        }
-                        Ok(None) => break,
-                        Err(e) if is_transient(&e) && failures < 5 => {
-                            failures += 1;
-                            relist = true;
-                            break;
-                        }
-                        Err(e) => return Err(Error::api(format!("watch {what}"), e)),
-                    }
-                }
-            }
-            Err(e) if status_code(&e) == Some(410) => relist = true,
-            Err(e) if is_transient(&e) && failures < 5 => {
-                failures += 1;
-                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
-                relist = true;
-            }
-            Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+            .timeout(timeout_secs)
+    };
+    let on_event = |ev: WatchEvent<DynamicObject>| {
+        if let WatchEvent::Added(obj) | WatchEvent::Modified(obj) = ev {
+            state.lock().unwrap_or_else(|e| e.into_inner()).publish(obj);
         }
-        if relist {
-            let lp = ListParams::default().labels(MANAGED_BY_SELECTOR);
-            let (items, new_rv) = super::list_all_rv(api, &lp, &what).await?;
-            rv = new_rv;
-            for obj in items {
-                publish(obj);
-            }
-        }
-    }
+        Ok(None::<std::convert::Infallible>)
+    };
+    let what_ref = what.as_str();
+    let relist = || async move {
+        let lp = ListParams::default().labels(MANAGED_BY_SELECTOR);
+        super::list_all_rv(api, &lp, what_ref).await
+    };
+    match super::watch_resilient(api, params, rv, &what, on_event, relist).await? {}
 }
 
 /// Discovery of the groups the plugin uses (KubeDB, its ops requests, Arc SQL): the
