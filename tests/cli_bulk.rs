@@ -297,3 +297,56 @@ fn bulk_rotation_stays_within_six_api_requests_per_database_outside_the_watch() 
         "one watch per kind, not per request: {counts:#?}"
     );
 }
+
+/// Runs the plugin on a pseudo-terminal (util-linux `script`), typing `answer` at the prompt.
+fn on_a_terminal(env: &Env, args: &[&str], answer: &str) -> cli_support::Out {
+    use std::io::Write;
+    let mut line = vec![cli_support::BIN.to_string()];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line.push("--kubeconfig".into());
+    line.push(env.kubeconfig().display().to_string());
+    // NB: no argument here needs shell quoting (paths and flags only).
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = cli_support::Out::from(child.wait_with_output().unwrap());
+    env.record(&out);
+    out
+}
+
+#[test]
+fn on_a_terminal_all_asks_first_and_only_a_yes_rotates() {
+    let env = Env::demo();
+    let out = on_a_terminal(&env, &["auth", "--all", "-n", "demo"], "n");
+    assert!(
+        out.stdout
+            .contains("Rotate 5 databases in 1 namespace? [y/N]"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("not confirmed; nothing was changed"),
+        "{}",
+        out.stdout
+    );
+    assert_ne!(out.code, 0);
+    assert_eq!(ops_count(&env), 0, "a no changes nothing");
+    assert_eq!(env.sqlmi_generation(), 0);
+
+    let out = on_a_terminal(&env, &["auth", "--all", "-n", "demo"], "y");
+    out.expect(0);
+    assert_eq!(ops_count(&env), 4, "one ops request per KubeDB database");
+    assert_eq!(env.sqlmi_generation(), 1, "and the Arc instance rotated");
+    env.assert_no_password_printed();
+}
