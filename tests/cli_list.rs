@@ -263,3 +263,33 @@ fn list_across_namespaces_lists_each_kind_once_and_never_gets_a_database_or_secr
         "no GET per database or Secret: {singles:#?}"
     );
 }
+
+#[test]
+fn kinds_whose_crd_is_not_installed_are_skipped_silently() {
+    // A cluster with the Arc data controller but without KubeDB.
+    let env = Env::with(rotate_sandbox::Options {
+        uninstalled_groups: vec!["kubedb.com".into(), "ops.kubedb.com".into()],
+        ..rotate_sandbox::Options::empty()
+    });
+    rotate_sandbox::fixtures::SqlMi::new("demo", "mi-1")
+        .insert(env.sb.shared())
+        .unwrap();
+    let out = env.rotate(&["list", "-A"]);
+    out.expect(0);
+    assert!(out.stderr.trim().is_empty(), "silently: {}", out.stderr);
+    let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    assert!(
+        rows[0].contains("SqlManagedInstance") && rows[0].contains("mi-1"),
+        "{}",
+        out.stdout
+    );
+    // Naming an uninstalled kind is another matter: that is an error saying what is missing.
+    let out = env.rotate(&["auth", "pg/x"]);
+    out.expect(4);
+    assert!(
+        out.stderr.contains("kubedb.com") && out.stderr.contains("not installed"),
+        "{}",
+        out.stderr
+    );
+}

@@ -71,6 +71,10 @@ pub struct Options {
     /// Run the simulated KubeDB and Arc controllers (off only to compare with transcripts
     /// recorded from a server without controllers).
     pub controllers: bool,
+    /// API groups whose CRDs are not installed (e.g. `kubedb.com`, `ops.kubedb.com`): not
+    /// discovered, not served, as on a cluster without that operator. Use with
+    /// `Fixtures::Empty` when hiding KubeDB (the demo fixtures need it).
+    pub uninstalled_groups: Vec<String>,
 }
 
 impl Options {
@@ -82,6 +86,7 @@ impl Options {
             fixtures: Fixtures::Demo,
             operator_delay: Duration::from_millis(50),
             controllers: true,
+            uninstalled_groups: vec![],
         }
     }
     /// No fixtures beyond the namespaces `default` and `demo`.
@@ -234,7 +239,10 @@ pub struct Server {
 impl Server {
     /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
     pub async fn bind(opts: Options) -> std::io::Result<Server> {
-        let registry = Registry::builtin();
+        let mut registry = Registry::builtin();
+        registry
+            .defs
+            .retain(|d| !opts.uninstalled_groups.contains(&d.group));
         let store = Store::new();
         let shared = Arc::new(Shared {
             store,

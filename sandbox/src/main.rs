@@ -89,6 +89,7 @@ async fn main() -> std::process::ExitCode {
         },
         operator_delay,
         controllers: true,
+        uninstalled_groups: vec![],
     };
     let server = match rotate_sandbox::Server::bind(opts).await {
         Ok(s) => s,
