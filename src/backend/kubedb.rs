@@ -447,16 +447,7 @@ pub async fn run_in(
     let ops = engine
         .ops()
         .ok_or_else(|| Error::Unexpected(format!("{} has no ops request", engine.kind)))?;
-    let mut ars = session
-        .resolve(&[
-            Wanted::engine(engine),
-            Wanted {
-                group: KUBEDB_OPS_GROUP,
-                plural: ops.plural,
-                operator: "the KubeDB ops-manager",
-            },
-        ])
-        .await?;
+    let mut ars = session.resolve(&Wanted::engine_and_ops(engine)).await?;
     let ns = plan.namespace.as_str();
     let (ops_ar, db_ar) = (ars.remove(1), ars.remove(0));
     let apis = Apis {

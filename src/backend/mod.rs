@@ -205,6 +205,19 @@ impl Wanted {
             operator: e.operator(),
         }
     }
+
+    /// The engine's resource and, for KubeDB, its ops-request resource after it.
+    pub fn engine_and_ops(e: &EngineSpec) -> Vec<Wanted> {
+        let mut wanted = vec![Wanted::engine(e)];
+        if let Some(ops) = e.ops() {
+            wanted.push(Wanted {
+                group: crate::engines::KUBEDB_OPS_GROUP,
+                plural: ops.plural,
+                operator: "the KubeDB ops-manager",
+            });
+        }
+        wanted
+    }
 }
 
 /// Reads the target; a 404 becomes a [`Error::NotFound`] that says where we looked.
@@ -239,22 +252,7 @@ pub async fn get_target(api: &Api<DynamicObject>, plan: &Plan) -> Result<Dynamic
 
 /// Lists every object of a resource in the namespace, page by page.
 pub async fn list_all(api: &Api<DynamicObject>, what: &str) -> Result<Vec<DynamicObject>> {
-    let mut items = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut lp = ListParams::default().limit(500);
-        if let Some(t) = &token {
-            lp = lp.continue_token(t);
-        }
-        let page = retry(|| api.list(&lp))
-            .await
-            .map_err(|e| Error::api(format!("list {what}"), e))?;
-        items.extend(page.items);
-        match page.metadata.continue_ {
-            Some(t) if !t.is_empty() => token = Some(t),
-            _ => return Ok(items),
-        }
-    }
+    Ok(list_all_rv(api, &ListParams::default(), what).await?.0)
 }
 
 /// Lists every object matching `lp`, page by page, with the list's resourceVersion (where

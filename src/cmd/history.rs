@@ -8,7 +8,7 @@ use crate::audit;
 use crate::backend::{discover, Wanted};
 use crate::cli::HistoryArgs;
 use crate::context::Ctx;
-use crate::engines::{Backend, KUBEDB_OPS_GROUP};
+use crate::engines::Backend;
 use crate::error::Result;
 use crate::inspect::objects::OpsItem;
 use crate::inspect::{
@@ -25,15 +25,7 @@ pub fn plan(args: &HistoryArgs) -> Result<Target> {
 pub async fn run(ctx: &Ctx, target: &Target) -> Result<HistoryReport> {
     let engine = target.engine;
     let ns = ctx.namespace.as_str();
-    let mut wanted = vec![Wanted::engine(engine)];
-    if let Backend::KubeDb(ops) = engine.backend {
-        wanted.push(Wanted {
-            group: KUBEDB_OPS_GROUP,
-            plural: ops.plural,
-            operator: "the KubeDB ops-manager",
-        });
-    }
-    let ars = discover(ctx, &wanted).await?;
+    let ars = discover(ctx, &Wanted::engine_and_ops(engine)).await?;
     // NB: read the target first, so a wrong name is a clear 404 rather than an empty history.
     get_target(ctx, target, &ars[0]).await?;
     let mut report = HistoryReport {

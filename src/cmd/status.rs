@@ -6,7 +6,7 @@ use crate::backend::arc::{decide, ArcState};
 use crate::backend::{discover, Plan, Wanted};
 use crate::cli::{ApplyPolicy, DryRun, StatusArgs};
 use crate::context::Ctx;
-use crate::engines::{Backend, KUBEDB_OPS_GROUP};
+use crate::engines::Backend;
 use crate::error::Result;
 use crate::inspect::objects::{DbItem, OpsItem};
 use crate::inspect::{
@@ -49,15 +49,7 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<StatusReport> {
     let engine = target.engine;
     let ns = ctx.namespace.as_str();
     let now = jiff::Timestamp::now();
-    let mut wanted = vec![Wanted::engine(engine)];
-    if let Backend::KubeDb(ops) = engine.backend {
-        wanted.push(Wanted {
-            group: KUBEDB_OPS_GROUP,
-            plural: ops.plural,
-            operator: "the KubeDB ops-manager",
-        });
-    }
-    let ars = discover(ctx, &wanted).await?;
+    let ars = discover(ctx, &Wanted::engine_and_ops(engine)).await?;
     let (_, item) = get_target(ctx, target, &ars[0]).await?;
     let mut report = StatusReport {
         api_version: API_VERSION,
