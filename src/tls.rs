@@ -160,6 +160,10 @@ pub fn not_after(der: &[u8]) -> Option<jiff::Timestamp> {
 /// UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`.
 fn parse_time(tag: u8, s: &str) -> Option<jiff::Timestamp> {
     let digits = s.strip_suffix('Z')?;
+    // NB: before any slicing: a multi-byte character would put a slice off a char boundary.
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let full = match (tag, digits.len()) {
         (UTC_TIME, 12) => {
             let yy: u32 = digits[..2].parse().ok()?;
@@ -169,9 +173,6 @@ fn parse_time(tag: u8, s: &str) -> Option<jiff::Timestamp> {
         (GENERALIZED_TIME, 14) => digits.to_string(),
         _ => return None,
     };
-    if !full.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
     format!(
         "{}-{}-{}T{}:{}:{}Z",
         &full[..4],
@@ -276,5 +277,71 @@ gys9AiEAqArfLxKY/cS6W4x5CPkhtbo0PJnnILFdPM1IgOVUsoQ=
         let gone = Expiry::at("x", ts("2026-11-21T00:00:00Z"), ts("2026-11-22T00:00:00Z"));
         assert_eq!(gone.days_left, -1);
         assert_eq!(gone.severity, Severity::Expired);
+    }
+
+    #[test]
+    fn a_time_with_a_multi_byte_character_is_refused_not_a_panic() {
+        // Twelve bytes before the Z, as a UTCTime needs, but "é" spans bytes 1 and 2.
+        assert_eq!(parse_time(UTC_TIME, "2\u{e9}010100000Z"), None);
+        assert_eq!(parse_time(GENERALIZED_TIME, "20\u{e9}0101000000Z"), None);
+        assert_eq!(parse_time(UTC_TIME, "\u{661}\u{662}0101000000Z"), None);
+    }
+
+    /// xorshift64*: a fixed sequence, so a failure reproduces.
+    struct Bytes(u64);
+
+    impl Bytes {
+        fn next(&mut self) -> u8 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        }
+    }
+
+    #[test]
+    fn random_bytes_as_a_certificate_never_panic() {
+        let der: Vec<u8> = pem_certificates(LEAF).next().expect("the test certificate");
+        let mut rng = Bytes(0x9e37_79b9_7f4a_7c15);
+        for round in 0..20_000 {
+            // Half pure noise of any length, half the real certificate with a few bytes
+            // changed (which reaches the time fields), some of them UTF-8 lead bytes.
+            let input: Vec<u8> = if round % 2 == 0 {
+                let len = usize::from(rng.next()) * 2;
+                (0..len).map(|_| rng.next()).collect()
+            } else {
+                let mut d = der.clone();
+                for _ in 0..=(rng.next() % 4) {
+                    let at = usize::from(rng.next()) * d.len() / 256;
+                    d[at] = match rng.next() % 3 {
+                        0 => 0xc3,
+                        1 => 0xa9,
+                        _ => rng.next(),
+                    };
+                }
+                d
+            };
+            let _ = not_after(&input);
+            let text = String::from_utf8_lossy(&input);
+            let _ = earliest_not_after(&format!(
+                "-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----"
+            ));
+        }
+    }
+
+    #[test]
+    fn a_multi_byte_character_inside_a_real_certificate_time_is_no_panic() {
+        let mut der: Vec<u8> = pem_certificates(LEAF).next().expect("the test certificate");
+        // The notAfter UTCTime is the second 13-byte run ending in Z after tag 0x17.
+        let ends: Vec<usize> = der
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w[0] == UTC_TIME && w[1] == 13)
+            .map(|(i, _)| i + 2)
+            .collect();
+        let at = *ends.get(1).expect("notBefore and notAfter");
+        der[at + 1] = 0xc3;
+        der[at + 2] = 0xa9;
+        assert_eq!(not_after(&der), None);
     }
 }
