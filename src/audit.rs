@@ -12,13 +12,14 @@ use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 
+use crate::api::read::list_pages;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::inspect::{list_pages, GenerationEntry};
-use crate::rotation::{Action, GenerationChange, Progress};
+use crate::model::MANAGER;
+use crate::report::{Action, GenerationChange, GenerationEntry, Progress};
 
-/// `source.component` of the plugin's Events.
-pub const COMPONENT: &str = "kubectl-rotate";
+/// `source.component` of the plugin's Events: the plugin's manager name.
+pub const COMPONENT: &str = MANAGER;
 /// Reason of a rotation's Event.
 pub const REASON_ROTATION: &str = "CredentialRotation";
 /// Reason of a rollback's Event.

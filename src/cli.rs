@@ -292,7 +292,7 @@ pub struct ListArgs {
     /// Only databases whose credential is older than AGE (e.g. 90d, 2w, 36h); exit 1 when
     /// any remain.
     #[arg(long, value_name = "AGE")]
-    pub older_than: Option<crate::inspect::OlderThan>,
+    pub older_than: Option<crate::duration::OlderThan>,
 }
 
 /// Which object to act on.

@@ -1,12 +1,15 @@
 //! Credentials: a password type that never prints, engine password policies, and reading
-//! current/previous credentials out of auth Secrets.
+//! current and previous credentials out of auth Secrets per the engine's key layout
+//! ([`PrevLayout::current`], [`PrevLayout::previous`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::ByteString;
 
-use crate::engines::{EngineSpec, PasswordPolicy, PrevLayout};
+use serde::Serialize;
+
+use crate::engines::{EngineSpec, Keys, PasswordPolicy, PrevLayout};
 
 /// What every redacted value prints as.
 pub const REDACTED: &str = "********";
@@ -112,14 +115,25 @@ pub fn check_policy(
 
 /// The username an auth Secret holds now (Memcached: the user part of `authData`).
 pub fn current_username(engine: &EngineSpec, data: &BTreeMap<String, String>) -> Option<String> {
-    let u = match engine.prev {
-        PrevLayout::MemcachedAuthData => data
-            .get("authData")
-            .and_then(|a| a.split_once(':'))
-            .map(|(u, _)| u.to_string()),
-        _ => data.get(USERNAME_KEY).cloned(),
-    };
-    u.filter(|u| !u.is_empty())
+    read(engine.prev.current(), data)
+        .and_then(|(u, _)| u)
+        .filter(|u| !u.is_empty())
+}
+
+/// Reads one credential at `keys`: `(username, password)` when its password key is there.
+/// The username is `None` where the layout keeps none for it.
+pub fn read(keys: Keys, data: &BTreeMap<String, String>) -> Option<(Option<String>, String)> {
+    match keys {
+        Keys::Split { username, password } => {
+            let p = data.get(password)?;
+            Some((username.and_then(|u| data.get(u)).cloned(), p.clone()))
+        }
+        Keys::Joined(key) => {
+            let joined = data.get(key)?;
+            let (u, p) = joined.split_once(':').unwrap_or(("", joined.as_str()));
+            Some((Some(u.to_string()).filter(|u| !u.is_empty()), p.to_string()))
+        }
+    }
 }
 
 /// Whether `engine` lets a new credential use `username`, given the database's current
@@ -158,49 +172,122 @@ pub enum Previous {
 
 /// Reads the previous credential out of an auth Secret's data, per the engine's layout.
 pub fn previous(engine: &EngineSpec, data: &BTreeMap<String, String>) -> Previous {
-    match engine.prev {
-        PrevLayout::UserPass => match (data.get("username.prev"), data.get("password.prev")) {
-            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
-                username: u.clone(),
-                password: Password::new(p.clone()),
-            }),
-            _ => Previous::Missing("username.prev and password.prev".into()),
-        },
-        // NB: DocumentDB keeps no username.prev; its username cannot change, so the current one is it.
-        PrevLayout::PasswordOnly => match (data.get(USERNAME_KEY), data.get("password.prev")) {
-            (Some(u), Some(p)) if !p.is_empty() => Previous::Found(Credential {
-                username: u.clone(),
-                password: Password::new(p.clone()),
-            }),
-            _ => Previous::Missing("username and password.prev".into()),
-        },
-        // NB: Memcached keeps `user:password` in one key; the operator accepts a basic-auth
-        // Secret and writes authData from it.
-        PrevLayout::MemcachedAuthData => {
-            match data.get("authData.prev").and_then(|a| a.split_once(':')) {
-                Some((u, p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
-                    username: u.to_string(),
-                    password: Password::new(p),
-                }),
-                _ => Previous::Missing("authData.prev".into()),
-            }
-        }
-        PrevLayout::PrevSuffix => match (data.get("username-PREV"), data.get("password-PREV")) {
-            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Previous::Found(Credential {
-                username: u.clone(),
-                password: Password::new(p.clone()),
-            }),
-            _ => Previous::Missing("username-PREV and password-PREV".into()),
-        },
-        PrevLayout::None => Previous::Unsupported(format!(
+    if engine.prev == PrevLayout::NotApplicable {
+        return Previous::Unsupported(format!("{} has no auth Secret", engine.kind));
+    }
+    let Some(keys) = engine.prev.previous() else {
+        return Previous::Unsupported(format!(
             "{} keeps no previous credential (its API keys are replaced, not kept), so there is \
              nothing to roll back to; rotate again instead",
             engine.kind
-        )),
-        PrevLayout::NotApplicable => {
-            Previous::Unsupported(format!("{} has no auth Secret", engine.kind))
+        ));
+    };
+    // NB: a layout without a previous username (DocumentDB) keeps the current one: its
+    // username cannot change.
+    let found = read(keys, data).and_then(|(u, p)| {
+        let u = u.or_else(|| match keys {
+            Keys::Split { username: None, .. } => data.get(USERNAME_KEY).cloned(),
+            _ => None,
+        })?;
+        (!u.is_empty() && !p.is_empty()).then(|| Credential {
+            username: u,
+            password: Password::new(p),
+        })
+    });
+    match found {
+        Some(c) => Previous::Found(c),
+        None => Previous::Missing(keys.describe()),
+    }
+}
+
+/// `current` or `previous`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// In use now.
+    Current,
+    /// Kept for rollback.
+    Previous,
+}
+
+impl Role {
+    /// `current` / `previous`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Current => "current",
+            Role::Previous => "previous",
         }
     }
+}
+
+/// One credential as `prev` and `verify` show it: never printed unmasked except with
+/// `prev --reveal`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialView {
+    /// current or previous.
+    pub role: Role,
+    /// The username, if the layout has one.
+    pub username: Option<String>,
+    /// The password (or API key); prints as `********`.
+    pub password: Option<Password>,
+    /// The Secret it is kept in.
+    pub secret: String,
+    /// The Secret keys it is read from (those present).
+    pub keys: Vec<String>,
+    /// When it was last rotated: in (current) or out (previous), RFC 3339.
+    pub last_rotated: Option<String>,
+}
+
+/// Pairs the current and previous credentials of an auth Secret per the engine's layout
+/// (pure). The note says why there is no previous one, when there is none.
+pub fn pair(
+    engine: &EngineSpec,
+    secret: &str,
+    data: &BTreeMap<String, String>,
+    last_rotated: Option<String>,
+) -> (Vec<CredentialView>, Option<String>) {
+    let view = |role, keys: Keys| {
+        let (username, password) = read(keys, data)?;
+        // NB: DocumentDB keeps no previous username: the current one is it.
+        let username = username.or_else(|| match keys {
+            Keys::Split { username: None, .. } if engine.prev != PrevLayout::None => {
+                data.get(USERNAME_KEY).cloned()
+            }
+            _ => None,
+        });
+        Some(CredentialView {
+            role,
+            username,
+            password: Some(Password::new(password)),
+            secret: secret.to_string(),
+            keys: keys
+                .all()
+                .into_iter()
+                .filter(|k| data.contains_key(*k))
+                .map(str::to_string)
+                .collect(),
+            last_rotated: last_rotated.clone(),
+        })
+    };
+    let current = view(Role::Current, engine.prev.current());
+    let (previous, note) = match engine.prev.previous() {
+        Some(keys) => (
+            view(Role::Previous, keys),
+            format!(
+                "no previous credential kept yet: {secret} has no {}; they appear after a rotation",
+                keys.describe()
+            ),
+        ),
+        None => (
+            None,
+            format!(
+                "{} keeps no previous credential: its API keys are replaced in place",
+                engine.kind
+            ),
+        ),
+    };
+    let note = previous.is_none().then_some(note);
+    (current.into_iter().chain(previous).collect(), note)
 }
 
 #[cfg(test)]
@@ -340,5 +427,61 @@ mod tests {
             current_username(find("mc").unwrap(), &mc).as_deref(),
             Some("admin")
         );
+    }
+
+    #[test]
+    fn postgres_pairs_current_with_its_dot_prev_keys() {
+        let d = data(&[
+            ("username", "postgres"),
+            ("password", "New1"),
+            ("username.prev", "postgres"),
+            ("password.prev", "Old1"),
+        ]);
+        let (rows, note) = pair(find("pg").unwrap(), "pg-auth", &d, Some("t".into()));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].role, Role::Current);
+        assert_eq!(rows[0].password.as_ref().unwrap().expose(), "New1");
+        assert_eq!(rows[1].role, Role::Previous);
+        assert_eq!(rows[1].keys, vec!["username.prev", "password.prev"]);
+        assert_eq!(rows[1].password.as_ref().unwrap().expose(), "Old1");
+        assert!(note.is_none());
+        assert!(!format!("{rows:?}").contains("Old1"), "Debug stays masked");
+    }
+
+    #[test]
+    fn a_never_rotated_database_has_only_a_current_row_and_a_note() {
+        let d = data(&[("username", "sa"), ("password", "P")]);
+        let (rows, note) = pair(find("ms").unwrap(), "ms-auth", &d, None);
+        assert_eq!(rows.len(), 1);
+        assert!(note.unwrap().contains("no previous credential kept yet"));
+    }
+
+    #[test]
+    fn memcached_splits_auth_data_into_user_and_password() {
+        let d = data(&[("authData", "admin:New"), ("authData.prev", "admin:Old")]);
+        let (rows, _) = pair(find("memcached").unwrap(), "mc-auth", &d, None);
+        assert_eq!(rows[1].username.as_deref(), Some("admin"));
+        assert_eq!(rows[1].password.as_ref().unwrap().expose(), "Old");
+        assert_eq!(rows[1].keys, vec!["authData.prev"]);
+    }
+
+    #[test]
+    fn documentdb_reuses_the_current_username_for_its_previous_password() {
+        let d = data(&[
+            ("username", "docdb"),
+            ("password", "N"),
+            ("password.prev", "O"),
+        ]);
+        let (rows, _) = pair(find("docdb").unwrap(), "d-admin-auth", &d, None);
+        assert_eq!(rows[1].username.as_deref(), Some("docdb"));
+        assert_eq!(rows[1].keys, vec!["password.prev"]);
+    }
+
+    #[test]
+    fn qdrant_says_it_keeps_no_previous_credential() {
+        let d = data(&[("api-key", "k"), ("read-only-api-key", "r")]);
+        let (rows, note) = pair(find("qdrant").unwrap(), "q-auth", &d, None);
+        assert_eq!(rows.len(), 1);
+        assert!(note.unwrap().contains("keeps no previous credential"));
     }
 }

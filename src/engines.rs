@@ -3,10 +3,11 @@
 //! Everything that differs between engines is data here (STYLE rule 11): names used to
 //! resolve `TYPE` on the command line, the API group, the ops request kind, the field that
 //! names the target, the fixed admin user, the password policy, and where the previous
-//! credential is kept. The backends are generic over a row.
+//! credential is kept. Each row names its [`Mechanism`], which picks the backend
+//! (`backend::of`); the backends are generic over a row.
 //!
-//! Sources: `shared/kubedb-kinds.tsv` (read off kubedb/apimachinery's published CRDs) and
-//! `shared/REFERENCE.md`.
+//! The KubeDB rows were read off the CRDs kubedb/apimachinery publishes (the same table
+//! the sandbox serves, `sandbox/data/`), the rules from KubeDB's and Azure Arc's guides.
 
 /// The API group of KubeDB database resources.
 pub const KUBEDB_GROUP: &str = "kubedb.com";
@@ -15,9 +16,9 @@ pub const KUBEDB_OPS_GROUP: &str = "ops.kubedb.com";
 /// The API group of Azure Arc SQL Managed Instance.
 pub const ARC_SQL_GROUP: &str = "sql.arcdata.microsoft.com";
 
-/// Which backend drives a kind.
+/// How a kind's credentials are rotated, and so which backend drives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub enum Mechanism {
     /// Azure Arc: bump `spec.update.managedCredentialsGeneration` on the object itself.
     Arc,
     /// KubeDB: create a `<Kind>OpsRequest` of type `RotateAuth`.
@@ -35,8 +36,6 @@ pub struct OpsSpec {
     pub short_name: &'static str,
     /// The spec field naming the database.
     pub target_field: TargetField,
-    /// Whether the ops spec has `maxRetries` (OracleOpsRequest does not).
-    pub max_retries: bool,
 }
 
 /// The spec field of an ops request that names its target.
@@ -90,6 +89,84 @@ pub enum PrevLayout {
     NotApplicable,
 }
 
+/// Where one credential sits in an auth Secret: the keys of its username and password, or
+/// one key holding `user:password` (Memcached's `authData`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// A password key and, when the layout keeps one, a username key. With no username key
+    /// the credential's user is the current one (DocumentDB) or there is none (Qdrant).
+    Split {
+        /// The username's key, if the layout keeps one for this credential.
+        username: Option<&'static str>,
+        /// The password's (or API key's) key.
+        password: &'static str,
+    },
+    /// One key holding `user:password`.
+    Joined(&'static str),
+}
+
+impl Keys {
+    /// Every key, username first.
+    pub fn all(self) -> Vec<&'static str> {
+        match self {
+            Keys::Split { username, password } => username.into_iter().chain([password]).collect(),
+            Keys::Joined(k) => vec![k],
+        }
+    }
+
+    /// The key that must be present for the credential to exist: the password's.
+    pub fn password_key(self) -> &'static str {
+        match self {
+            Keys::Split { password, .. } => password,
+            Keys::Joined(k) => k,
+        }
+    }
+
+    /// The keys in words, for messages: `username.prev and password.prev`.
+    pub fn describe(self) -> String {
+        self.all().join(" and ")
+    }
+}
+
+impl PrevLayout {
+    /// Where the current credential is kept.
+    pub fn current(self) -> Keys {
+        match self {
+            PrevLayout::MemcachedAuthData => Keys::Joined("authData"),
+            PrevLayout::None => Keys::Split {
+                username: None,
+                password: "api-key",
+            },
+            _ => Keys::Split {
+                username: Some("username"),
+                password: "password",
+            },
+        }
+    }
+
+    /// Where the previous credential is kept after a RotateAuth; `None` when the engine
+    /// keeps none (Qdrant).
+    pub fn previous(self) -> Option<Keys> {
+        match self {
+            PrevLayout::UserPass | PrevLayout::NotApplicable => Some(Keys::Split {
+                username: Some("username.prev"),
+                password: "password.prev",
+            }),
+            // NB: DocumentDB keeps only password.prev; its username cannot change.
+            PrevLayout::PasswordOnly => Some(Keys::Split {
+                username: None,
+                password: "password.prev",
+            }),
+            PrevLayout::MemcachedAuthData => Some(Keys::Joined("authData.prev")),
+            PrevLayout::PrevSuffix => Some(Keys::Split {
+                username: Some("username-PREV"),
+                password: "password-PREV",
+            }),
+            PrevLayout::None => None,
+        }
+    }
+}
+
 /// The wire protocol a client logs in with, for login checks and messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -140,13 +217,10 @@ pub struct EngineSpec {
     pub group: &'static str,
     /// The resource plural, e.g. `postgreses`.
     pub plural: &'static str,
-    /// Versions the published CRD serves, storage version first. Only a fallback and a
-    /// cross-check: the plugin uses the version the API server prefers (discovery).
-    pub versions: &'static [&'static str],
     /// Short names `kubectl get` accepts, e.g. `pg`.
     pub short_names: &'static [&'static str],
     /// How credentials are rotated.
-    pub backend: Backend,
+    pub mechanism: Mechanism,
     /// The admin user the operator fixes, if any.
     pub admin_user: Option<&'static str>,
     /// Whether the webhook refuses a change of username ("database username cannot be changed").
@@ -179,17 +253,23 @@ impl EngineSpec {
 
     /// Who installs this kind's CRD, for "not installed" messages.
     pub fn operator(&self) -> &'static str {
-        match self.backend {
-            Backend::Arc => "the Azure Arc data controller",
-            Backend::KubeDb(_) => "the KubeDB operator",
+        match self.mechanism {
+            Mechanism::Arc => "the Azure Arc data controller",
+            Mechanism::KubeDb(_) => "the KubeDB operator",
         }
+    }
+
+    /// Whether a rotation can take a credential the user gives (`--secret`,
+    /// `--password-stdin`, `--generate`): KubeDB's RotateAuth can; Arc generates its own.
+    pub fn takes_credentials(&self) -> bool {
+        self.ops().is_some()
     }
 
     /// The ops request spec, for KubeDB kinds.
     pub fn ops(&self) -> Option<&OpsSpec> {
-        match &self.backend {
-            Backend::KubeDb(ops) => Some(ops),
-            Backend::Arc => None,
+        match &self.mechanism {
+            Mechanism::KubeDb(ops) => Some(ops),
+            Mechanism::Arc => None,
         }
     }
 
@@ -217,14 +297,12 @@ const fn kubedb(
         kind,
         group: KUBEDB_GROUP,
         plural,
-        versions: V1ALPHA2,
         short_names,
-        backend: Backend::KubeDb(OpsSpec {
+        mechanism: Mechanism::KubeDb(OpsSpec {
             kind: ops_kind,
             plural: ops_plural,
             short_name: ops_short,
             target_field: TargetField::DatabaseRef,
-            max_retries: true,
         }),
         admin_user: None,
         username_immutable: false,
@@ -234,11 +312,6 @@ const fn kubedb(
         protocol: Protocol::Http,
     }
 }
-
-/// Kinds served only as `kubedb.com/v1alpha2`.
-const V1ALPHA2: &[&str] = &["v1alpha2"];
-/// Kinds whose storage version is `kubedb.com/v1`, still also served as v1alpha2.
-const V1: &[&str] = &["v1", "v1alpha2"];
 
 impl EngineSpec {
     /// The fixed admin user.
@@ -267,25 +340,10 @@ impl EngineSpec {
 
     /// The ops request names its target in `spec.proxyRef`.
     const fn proxy_ref(mut self) -> Self {
-        if let Backend::KubeDb(mut ops) = self.backend {
+        if let Mechanism::KubeDb(mut ops) = self.mechanism {
             ops.target_field = TargetField::ProxyRef;
-            self.backend = Backend::KubeDb(ops);
+            self.mechanism = Mechanism::KubeDb(ops);
         }
-        self
-    }
-
-    /// The ops request has no `maxRetries`.
-    const fn no_max_retries(mut self) -> Self {
-        if let Backend::KubeDb(mut ops) = self.backend {
-            ops.max_retries = false;
-            self.backend = Backend::KubeDb(ops);
-        }
-        self
-    }
-
-    /// Served as `kubedb.com/v1` (storage) and v1alpha2.
-    const fn v1(mut self) -> Self {
-        self.versions = V1;
         self
     }
 
@@ -307,10 +365,8 @@ pub const SQL_MANAGED_INSTANCE: EngineSpec = EngineSpec {
     kind: "SqlManagedInstance",
     group: ARC_SQL_GROUP,
     plural: "sqlmanagedinstances",
-    // NB: Arc serves many versions (v1 .. v13); discovery picks the preferred one.
-    versions: &["v1"],
     short_names: &["sqlmi"],
-    backend: Backend::Arc,
+    mechanism: Mechanism::Arc,
     admin_user: None,
     username_immutable: false,
     password_policy: PasswordPolicy::Any,
@@ -373,7 +429,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "esops",
     )
     .admin("elastic")
-    .v1()
     .wire(Protocol::Http),
     kubedb(
         "HanaDB",
@@ -413,7 +468,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "kafkaopsrequests",
         "kfops",
     )
-    .v1()
     .wire(Protocol::Kafka),
     kubedb(
         "MariaDB",
@@ -425,7 +479,6 @@ pub const ENGINES: &[EngineSpec] = &[
     )
     .admin("root")
     .immutable_user()
-    .v1()
     .wire(Protocol::MySql),
     kubedb(
         "Memcached",
@@ -436,7 +489,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "mcops",
     )
     .prev(PrevLayout::MemcachedAuthData)
-    .v1()
     .wire(Protocol::Memcached),
     kubedb(
         "Milvus",
@@ -456,7 +508,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "mgops",
     )
     .admin("root")
-    .v1()
     .wire(Protocol::MongoDb),
     kubedb(
         "MSSQLServer",
@@ -480,7 +531,6 @@ pub const ENGINES: &[EngineSpec] = &[
     )
     .admin("root")
     .immutable_user()
-    .v1()
     .wire(Protocol::MySql),
     kubedb(
         "Neo4j",
@@ -503,7 +553,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "oraops",
     )
     .admin("sys")
-    .no_max_retries()
     .wire(Protocol::OracleNet),
     kubedb(
         "PerconaXtraDB",
@@ -514,7 +563,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "pxcops",
     )
     .admin("root")
-    .v1()
     .wire(Protocol::MySql),
     kubedb(
         "PgBouncer",
@@ -524,7 +572,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "pgbounceropsrequests",
         "pbops",
     )
-    .v1()
     .wire(Protocol::Postgres),
     kubedb(
         "Pgpool",
@@ -545,7 +592,6 @@ pub const ENGINES: &[EngineSpec] = &[
     )
     .admin("postgres")
     .immutable_user()
-    .v1()
     .wire(Protocol::Postgres),
     // NB: ProxySQLOpsRequest names its target in spec.proxyRef, not spec.databaseRef.
     kubedb(
@@ -557,7 +603,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "prxops",
     )
     .proxy_ref()
-    .v1()
     .wire(Protocol::MySql),
     // NB: Qdrant's credentials are two API keys, and no previous value is kept.
     kubedb(
@@ -587,7 +632,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "redisopsrequests",
         "rdops",
     )
-    .v1()
     .wire(Protocol::Redis),
     kubedb(
         "RedisSentinel",
@@ -597,7 +641,6 @@ pub const ENGINES: &[EngineSpec] = &[
         "redissentinelopsrequests",
         "rdsops",
     )
-    .v1()
     .wire(Protocol::Redis),
     kubedb(
         "Singlestore",
@@ -670,7 +713,7 @@ mod tests {
             let f: Vec<&str> = line.split('\t').collect();
             match f[0] {
                 "kubedb.com" => {
-                    dbs.insert(f[1], (f[2], f[3], f[4]));
+                    dbs.insert(f[1], (f[2], f[3]));
                 }
                 "ops.kubedb.com" if f[7] == "RotateAuth" => {
                     ops.insert(f[1], (f[2], f[3], f[8]));
@@ -680,13 +723,8 @@ mod tests {
         }
         assert_eq!(ops.len(), 30, "the TSV lists 30 RotateAuth kinds");
         for e in ENGINES.iter().filter(|e| e.group == KUBEDB_GROUP) {
-            let (plural, short, versions) = dbs[e.kind];
+            let (plural, short) = dbs[e.kind];
             assert_eq!(e.plural, plural, "{}", e.kind);
-            let served: Vec<&str> = versions
-                .split(',')
-                .map(|v| v.trim_end_matches('*'))
-                .collect();
-            assert_eq!(e.versions, served.as_slice(), "{}", e.kind);
             assert_eq!(e.short_names, &[short], "{}", e.kind);
             let o = e.ops().unwrap();
             let (oplural, oshort, field) = ops[o.kind];
@@ -741,8 +779,6 @@ mod tests {
     fn the_special_rows_carry_their_quirks() {
         let proxysql = find("proxysql").unwrap().ops().unwrap();
         assert_eq!(proxysql.target_field, TargetField::ProxyRef);
-        assert!(!find("oracle").unwrap().ops().unwrap().max_retries);
-        assert!(find("pg").unwrap().ops().unwrap().max_retries);
         assert_eq!(find("ms").unwrap().admin_user, Some("sa"));
         assert_eq!(find("ms").unwrap().password_policy, PasswordPolicy::Mssql);
         assert_eq!(find("hanadb").unwrap().admin_user, Some("SYSTEM"));
@@ -762,7 +798,7 @@ mod tests {
             immutable,
             ["DocumentDB", "MariaDB", "MSSQLServer", "MySQL", "Postgres"]
         );
-        assert_eq!(find("sqlmi").unwrap().backend, Backend::Arc);
+        assert_eq!(find("sqlmi").unwrap().mechanism, Mechanism::Arc);
     }
 
     #[test]

@@ -1,87 +1,159 @@
 //! kubectl-rotate: rotate database credentials on Kubernetes (Azure Arc SQL Managed
 //! Instance and KubeDB), as a kubectl plugin.
 //!
-//! `main.rs` parses the command line and calls [`run`]; everything else lives here so tests
-//! can drive it directly. Only [`output`] writes results; progress goes to stderr through
-//! the [`rotation::Progress`] trait.
+//! `main.rs` parses the command line and calls [`main`]; everything else lives here so
+//! tests can drive it in process through [`run`] with in-memory streams. The layers, lowest
+//! first (each imports only those before it; `tests/layering.rs` keeps it so):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | base | [`duration`], [`error`] |
+//! | arguments and domain rules | [`cli`], [`engines`], [`creds`], [`password`], [`tls`], [`target`], [`plan`] |
+//! | what verbs return | [`report`] |
+//! | the typed model of objects | [`model`] |
+//! | the API server | [`context`], [`api`], [`audit`] |
+//! | backends | [`backend`] (Arc, KubeDB), [`verify`] (logins) |
+//! | verbs | [`cmd`] |
+//! | printing | [`output`] |
 //!
 //! Exit codes are documented on [`error`] and decided by [`Error::exit_code`].
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod audit;
-pub mod backend;
-pub mod bulk;
-pub mod cli;
-pub mod cmd;
-pub mod context;
-pub mod creds;
-pub mod duration;
-pub mod engines;
+pub use rotate_duration as duration;
+
 pub mod error;
-pub mod inspect;
-pub mod output;
+
+pub mod cli;
+pub mod creds;
+pub mod engines;
 pub mod password;
-pub mod rotation;
+pub mod plan;
 pub mod target;
 pub mod tls;
+
+pub mod report;
+
+pub mod model;
+
+pub mod api;
+pub mod audit;
+pub mod context;
+
+pub mod backend;
 pub mod verify;
 
-use std::io::Write;
+pub mod cmd;
+
+pub mod output;
+
+use std::io::{BufRead, Write};
 
 pub use error::{Error, Result};
 
 use cli::{Cli, Command};
 use context::Ctx;
-use output::WriterProgress;
+use output::{Console, WriterProgress};
 
-/// Runs a parsed command line: results to `out` (stdout), progress and notes to `err` (stderr).
-pub async fn run(
-    cli: Cli,
-    out: &mut (dyn Write + Send),
-    err: &mut (dyn Write + Send),
-) -> Result<()> {
-    // Check the input first: bad input must not even read the kubeconfig.
-    let mut plan = match &cli.command {
-        Command::Auth(a) => cmd::auth::plan(a)?,
-        Command::Rollback(a) => cmd::rollback::plan(a)?,
-        // The inspection verbs only read: they have their own flow (src/inspect).
-        Command::Prev(_) | Command::Status(_) | Command::History(_) | Command::List(_) => {
-            return inspect::run(&cli, out, err).await;
-        }
-        // Reads too, then logs in to the database itself.
-        Command::Verify(a) => return cmd::verify::run(&cli, a, out, err).await,
-    };
-    let after = cmd::verify::after_plan(&cli, &plan)?;
-    let ctx = Ctx::connect(&cli.kube).await?;
-    plan.namespace = ctx.namespace.clone();
-    let outcome = {
-        let mut progress = WriterProgress::new(&mut *err);
-        cmd::execute(&ctx, &plan, &mut progress).await?
-    };
-    output::print_outcome(&outcome, cli.output.output, out, err)?;
-    out.flush()?;
-    // Several targets: the table is printed either way; any failed row fails the command.
-    if let rotation::Outcome::Bulk(report) = &outcome {
-        if let Some(e) = bulk::report_error(report) {
-            return Err(e);
-        }
-    }
-    // `--verify`: log in with the new credential (and roll back if asked and it fails).
-    if let Some(after) = &after {
-        cmd::verify::after_change(&ctx, &plan, after, cli.output.output, out, err).await?;
-    }
-    Ok(())
+/// The streams a command runs with: the process's in the binary, buffers in tests.
+pub struct Io<'a> {
+    /// Results (stdout).
+    pub out: &'a mut (dyn Write + Send),
+    /// Progress, notes, questions and errors (stderr).
+    pub err: &'a mut (dyn Write + Send),
+    /// `--password-stdin`'s password, and answers to questions.
+    pub stdin: &'a mut (dyn BufRead + Send),
+    /// Whether stdin is a terminal: then it may be asked, and never read a password from.
+    pub stdin_is_terminal: bool,
 }
 
-/// Runs a parsed command line on the process's stdout and stderr and returns the exit code.
+/// Runs a parsed command line: every verb is planned (bad input stops here, before the
+/// kubeconfig is read), run against the cluster, and printed by `output/`.
+pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
+    let format = cli.output.output;
+    match &cli.command {
+        Command::Auth(a) => {
+            let plan = cmd::auth::plan(a, &mut *io.stdin, io.stdin_is_terminal)?;
+            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let mut ui = console(format, io);
+            cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
+        }
+        Command::Rollback(a) => {
+            let plan = cmd::rollback::plan(a)?;
+            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let mut ui = console(format, io);
+            cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
+        }
+        Command::Prev(a) => {
+            let target = cmd::prev::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let report = cmd::prev::run(&ctx, &target).await?;
+            output::inspect::prev(&report, format, a.reveal, io.out, io.err)?;
+            Ok(io.out.flush()?)
+        }
+        Command::Status(a) => {
+            let target = cmd::status::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let report = cmd::status::run(&ctx, &target).await?;
+            output::inspect::status(&report, format, io.out)?;
+            Ok(io.out.flush()?)
+        }
+        Command::History(a) => {
+            let target = cmd::history::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let report = cmd::history::run(&ctx, &target).await?;
+            output::inspect::history(&report, format, io.out, io.err)?;
+            Ok(io.out.flush()?)
+        }
+        Command::List(a) => {
+            let plan = cmd::list::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let rows = cmd::list::run(&ctx, &plan).await?;
+            output::inspect::list(&rows, &plan, format, io.out, io.err)?;
+            io.out.flush()?;
+            cmd::list::verdict(&rows, &plan)
+        }
+        Command::Verify(a) => {
+            let plan = cmd::verify::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let report =
+                cmd::verify::run(&ctx, &plan, &mut WriterProgress::new(&mut *io.err)).await?;
+            output::verify::report(&report, format, io.out, io.err)?;
+            io.out.flush()?;
+            report.verdict()?;
+            Ok(writeln!(io.err, "{}", report.summary())?)
+        }
+    }
+}
+
+/// The console of a change verb: it may ask on stdin only when that is a terminal.
+fn console<'a>(format: cli::Format, io: &'a mut Io<'_>) -> Console<'a> {
+    let stdin: Option<&'a mut (dyn BufRead + Send)> = match io.stdin_is_terminal {
+        true => Some(&mut *io.stdin),
+        false => None,
+    };
+    Console::new(format, &mut *io.out, &mut *io.err, stdin)
+}
+
+/// Runs a parsed command line on the process's streams and returns the exit code.
 pub async fn main(cli: Cli) -> u8 {
-    let mut out = std::io::stdout();
-    let mut err = std::io::stderr();
-    match run(cli, &mut out, &mut err).await {
+    use std::io::IsTerminal;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let stdin_is_terminal = std::io::stdin().is_terminal();
+    // NB: not `stdin().lock()`: the lock is not Send, and the command runs on tokio's pool.
+    let mut stdin = std::io::BufReader::new(std::io::stdin());
+    let mut io = Io {
+        out: &mut out,
+        err: &mut err,
+        stdin: &mut stdin,
+        stdin_is_terminal,
+    };
+    match run(cli, &mut io).await {
         Ok(()) => 0,
         Err(e) => {
-            output::print_error(&mut err, &e);
+            output::print_error(io.err, &e);
             e.exit_code()
         }
     }

@@ -1,34 +1,31 @@
 //! `kubectl rotate auth TYPE/NAME ...`: rotate credentials.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 
-use crate::backend::NewCredential;
-use crate::bulk::BulkPlan;
 use crate::cli::AuthArgs;
 use crate::creds::{self, Password};
-use crate::engines::Backend;
 use crate::error::{Error, Result};
-use crate::rotation::Action;
+use crate::plan::{check_credential_applies, ChangePlan, NewCredential};
+use crate::report::Action;
 use crate::target::{validate_name, Selection};
 
 /// Checks `auth` arguments into a plan (before any API call); with `--password-stdin`,
-/// reads the password from the process's stdin, which must not be a terminal (it would
-/// echo what is typed).
-pub fn plan(args: &AuthArgs) -> Result<BulkPlan> {
-    if args.password_stdin && std::io::stdin().is_terminal() {
+/// reads the password from `stdin`, which must not be a terminal (it would echo what is
+/// typed).
+pub fn plan(
+    args: &AuthArgs,
+    stdin: &mut dyn BufRead,
+    stdin_is_terminal: bool,
+) -> Result<ChangePlan> {
+    if args.password_stdin && stdin_is_terminal {
         return Err(Error::Usage(
             "--password-stdin reads the password from a pipe or file, not a terminal (it would \
              echo): printf '%s\\n' \"$PASSWORD\" | kubectl rotate auth ... --password-stdin"
                 .into(),
         ));
     }
-    plan_from(args, &mut std::io::stdin().lock())
-}
-
-/// [`plan`] with stdin given (tests pass a buffer).
-pub fn plan_from(args: &AuthArgs, stdin: &mut dyn BufRead) -> Result<BulkPlan> {
     let credential = credential(args, stdin)?;
-    let plan = super::plan(Action::Rotate, &args.targets, &args.change, credential)?;
+    let plan = super::change_plan(Action::Rotate, &args.targets, &args.change, credential)?;
     if plan.credential != NewCredential::Operator {
         let one = plan.selection.single();
         let per_database = matches!(plan.credential, NewCredential::Generate { .. });
@@ -40,13 +37,7 @@ pub fn plan_from(args: &AuthArgs, stdin: &mut dyn BufRead) -> Result<BulkPlan> {
             ));
         }
         if let Some(t) = one {
-            if t.engine.backend == Backend::Arc {
-                return Err(Error::Usage(format!(
-                    "--secret, --password-stdin and --generate do not apply to {}: Arc \
-                     generates its service-managed credentials itself",
-                    t.engine.kind
-                )));
-            }
+            check_credential_applies(t, &plan.credential)?;
             // Rules that need no cluster: the fixed user, and the policy when the user is known.
             if let Some(u) = plan.credential.username() {
                 creds::check_username(t.engine, u, None).map_err(Error::Usage)?;
@@ -128,17 +119,17 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn plan_of_with(args: &[&str], stdin: &str) -> Result<BulkPlan> {
+    fn plan_of_with(args: &[&str], stdin: &str) -> Result<ChangePlan> {
         let cli =
             Cli::try_parse_from(std::iter::once("kubectl-rotate").chain(args.iter().copied()))
                 .unwrap();
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        plan_from(&a, &mut stdin.as_bytes())
+        plan(&a, &mut stdin.as_bytes(), false)
     }
 
-    fn plan_of(args: &[&str]) -> Result<BulkPlan> {
+    fn plan_of(args: &[&str]) -> Result<ChangePlan> {
         plan_of_with(args, "")
     }
 

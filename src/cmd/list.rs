@@ -2,24 +2,27 @@
 //! installed kind with its credential's age, whether a previous one is kept, and what is in
 //! flight.
 //!
-//! Requests: one aggregated discovery; one paged LIST per installed kind, all at once; one
-//! paged LIST of the ops requests of each kind that has databases (for IN FLIGHT); then
+//! Requests: one aggregated discovery; one paged LIST per installed kind, all at once; what
+//! each kind's backend reads for IN FLIGHT (KubeDB: one paged LIST of the kind's ops
+//! requests, when it has databases); then
 //! the Secrets: one paged LIST per namespace that has databases, or a single cluster-wide
 //! one when there are many such namespaces. Never a GET per database. Pages are decoded into
 //! a few fields each (Secrets: key names only) and dropped, so memory stays flat.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::api::concurrently;
+use crate::api::discovery::{installed, Installed};
+use crate::api::read::{collection_url, list_pages};
+use crate::backend;
 use crate::cli::ListArgs;
 use crate::context::Ctx;
-use crate::engines::{EngineSpec, PrevLayout};
+use crate::duration::OlderThan;
+use crate::engines::EngineSpec;
 use crate::error::{Error, Result};
-use crate::inspect::objects::{DbItem, OpsItem};
-use crate::inspect::secrets::SecretSummary;
-use crate::inspect::{
-    age_secs, collection_url, concurrently, earliest_expiry, installed, list_pages, CredentialRow,
-    InFlight, Installed, OlderThan, PrevKept,
-};
+use crate::model::secret::{earliest_expiry, SecretSummary};
+use crate::model::{age_secs, DbItem};
+use crate::report::{CredentialRow, InFlight};
 
 /// How many LISTs run at once.
 const CONCURRENCY: usize = 16;
@@ -108,7 +111,7 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
         })
         .collect();
     if let Some(age) = &plan.older_than {
-        let limit = age.get().as_secs() as i64;
+        let limit = i64::try_from(age.get().as_secs()).unwrap_or(i64::MAX);
         // NB: a credential of unknown age counts as overdue: a CI gate must not pass by default.
         rows.retain(|r| r.password_age_seconds.is_none_or(|a| a > limit));
     }
@@ -116,7 +119,7 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
     Ok(rows)
 }
 
-/// One kind: its databases, then (KubeDB, if it has any) its ops requests still in flight.
+/// One kind: its databases, then what its backend has in flight for them.
 async fn list_kind(
     ctx: &Ctx,
     kind: Installed,
@@ -132,40 +135,9 @@ async fn list_kind(
         |d| dbs.push(d),
     )
     .await?;
-    let mut in_flight = HashMap::new();
-    if let Some(ops_ar) = &kind.ops_ar {
-        if !dbs.is_empty() {
-            let names: BTreeSet<(&str, &str)> = dbs
-                .iter()
-                .map(|d| (d.metadata.namespace.as_str(), d.metadata.name.as_str()))
-                .collect();
-            let mut newest: HashMap<(String, String), OpsItem> = HashMap::new();
-            list_pages::<OpsItem>(ctx, &collection_url(ops_ar, scope), None, None, |o| {
-                let Some(db) = o.target() else { return };
-                let key = (o.metadata.namespace.clone(), db.to_string());
-                if o.spec.type_ == crate::backend::kubedb::ROTATE_AUTH
-                    && o.in_flight()
-                    && names.contains(&(key.0.as_str(), key.1.as_str()))
-                    && newest.get(&key).is_none_or(|n| o.age_key() > n.age_key())
-                {
-                    newest.insert(key, o);
-                }
-            })
-            .await?;
-            in_flight = newest
-                .into_iter()
-                .map(|(k, o)| {
-                    (
-                        k,
-                        InFlight {
-                            phase: o.phase(),
-                            name: o.metadata.name,
-                        },
-                    )
-                })
-                .collect();
-        }
-    }
+    let in_flight = backend::of(kind.engine)
+        .in_flight(ctx, &kind, scope, &dbs)
+        .await?;
     Ok(KindRows {
         kind,
         dbs,
@@ -210,7 +182,7 @@ async fn read_secrets(
             },
         )
         .await
-        .map(|()| keep)
+        .map(|_| keep)
     })
     .await;
     for page in pages {
@@ -234,50 +206,10 @@ fn row(
     let secret_name = db.credential_secret(engine);
     let secret = secret_name.as_deref().and_then(lookup);
     let tls_expiry = earliest_expiry(&db.tls_secrets(), lookup, now);
-    let (last_rotated, prev_kept, in_flight, generation) =
-        if engine.prev == PrevLayout::NotApplicable {
-            // Arc: the plugin's own record of its last change; the generation tells the rest.
-            let s = db.arc_state();
-            let last = db
-                .metadata
-                .annotations
-                .get(crate::backend::annotations::CHANGED_AT)
-                .cloned();
-            let rolled_back = s.last_action.as_deref() == Some("rollback")
-                && s.annotated_generation == Some(s.credentials_generation);
-            let prev = if s.credentials_generation > 0 && !rolled_back {
-                PrevKept::Yes
-            } else {
-                PrevKept::No
-            };
-            let flight = s.busy().then(|| InFlight {
-                name: format!("generation {}", s.generation),
-                phase: if s.state.is_empty() {
-                    "Unknown".into()
-                } else {
-                    s.state.clone()
-                },
-            });
-            (last, prev, flight, Some(s.credentials_generation))
-        } else {
-            let last = db
-                .status
-                .auth_secret
-                .as_ref()
-                .and_then(|a| a.last_update_timestamp.clone())
-                .or_else(|| secret.and_then(|s| s.metadata.creation_timestamp.clone()));
-            let prev = match secret {
-                None => PrevKept::Unknown,
-                Some(s) => match s.keeps_previous(engine.prev) {
-                    Some(true) => PrevKept::Yes,
-                    Some(false) => PrevKept::No,
-                    None => PrevKept::NotKept,
-                },
-            };
-            (last, prev, in_flight, None)
-        };
+    let state = backend::of(engine).credential_state(engine, &db, secret, in_flight);
     // Since the last rotation, else since the database was created.
-    let password_age_seconds = last_rotated
+    let password_age_seconds = state
+        .last_rotated
         .as_deref()
         .or(db.metadata.creation_timestamp.as_deref())
         .and_then(|t| age_secs(t, now));
@@ -288,11 +220,11 @@ fn row(
         group: engine.group,
         name: db.metadata.name,
         secret: secret_name,
-        last_rotated,
+        last_rotated: state.last_rotated,
         password_age_seconds,
-        prev_kept,
-        in_flight,
-        credentials_generation: generation,
+        prev_kept: state.prev_kept,
+        in_flight: state.in_flight,
+        credentials_generation: state.credentials_generation,
         tls_expiry,
     }
 }
@@ -301,6 +233,7 @@ fn row(
 mod tests {
     use super::*;
     use crate::engines::find;
+    use crate::report::PrevKept;
     use serde_json::json;
 
     fn now() -> jiff::Timestamp {

@@ -1,7 +1,12 @@
-//! One file per verb: check the arguments into a [`Plan`](crate::backend::Plan), hand it to
-//! the backend, return data. Verbs never print.
+//! One file per verb, each in the same shape: `plan` turns the arguments into a checked
+//! plan (no I/O; bad input changes nothing), `run` makes the API calls through a backend and
+//! returns data, and `output/` prints it. The change verbs (`auth`, `rollback`) share
+//! [`change`], which hands its results to a [`Ui`] as they become available, since a
+//! verification or an automatic rollback follows the rotation's table.
 
 pub mod auth;
+pub mod bulk;
+pub mod change;
 pub mod history;
 pub mod list;
 pub mod prev;
@@ -9,23 +14,35 @@ pub mod rollback;
 pub mod status;
 pub mod verify;
 
-use crate::backend::{self, NewCredential};
-use crate::bulk::BulkPlan;
 use crate::cli::{ChangeArgs, DryRun, SelectArgs};
-use crate::context::Ctx;
-use crate::engines::Backend;
 use crate::error::{Error, Result};
-use crate::rotation::{Action, Outcome, Progress};
+use crate::plan::{ChangePlan, NewCredential};
+use crate::report::{Action, Outcome, Progress};
 use crate::target::Selection;
+use crate::verify::VerifyReport;
+
+/// What a verb talks to while it runs: progress on stderr, its results as they become
+/// available (printed by `output/`), and the user, for a confirmation. Implemented by
+/// `output::Console` over the process's streams, or over buffers in tests.
+pub trait Ui: Progress {
+    /// A rotation's or a rollback's result.
+    fn outcome(&mut self, outcome: &Outcome) -> Result<()>;
+    /// A login verification's result, printed after the rotation's.
+    fn verification(&mut self, report: &VerifyReport) -> Result<()>;
+    /// Whether someone can answer a question (stdin is a terminal).
+    fn can_ask(&self) -> bool;
+    /// Asks a yes/no question; anything but yes is no.
+    fn ask(&mut self, question: &str) -> Result<bool>;
+}
 
 /// Checks the flags shared by auth and rollback (pure: before any API call). The namespace
-/// is filled in once the kubeconfig is read.
-pub fn plan(
+/// is the one the kubeconfig names, given once it has been read ([`ChangePlan::namespace`]).
+pub fn change_plan(
     action: Action,
     select: &SelectArgs,
     change: &ChangeArgs,
     credential: NewCredential,
-) -> Result<BulkPlan> {
+) -> Result<ChangePlan> {
     if change.wait && change.dry_run != DryRun::None {
         return Err(Error::Usage(
             "--wait cannot be combined with --dry-run: a dry run starts nothing to wait for".into(),
@@ -35,10 +52,9 @@ pub fn plan(
         return Err(Error::Usage("--timeout must be more than 0".into()));
     }
     let selection = Selection::parse(select)?;
-    Ok(BulkPlan {
+    Ok(ChangePlan {
         action,
         selection,
-        namespace: String::new(),
         apply: change.apply,
         wait: change.wait,
         timeout: change.timeout.clone(),
@@ -48,17 +64,4 @@ pub fn plan(
         yes: select.yes,
         sweeping: select.all || select.all_namespaces,
     })
-}
-
-/// Runs a checked plan: one named target on the backend its engine row names, as it
-/// always did; several, or a selection, through [`crate::bulk`].
-pub async fn execute(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Result<Outcome> {
-    let Some(target) = plan.selection.single() else {
-        return crate::bulk::run(ctx, plan, progress).await;
-    };
-    let plan = plan.plan_for(target.clone(), &plan.namespace)?;
-    match plan.target.engine.backend {
-        Backend::Arc => backend::arc::run(ctx, &plan, progress).await,
-        Backend::KubeDb(_) => backend::kubedb::run(ctx, &plan, progress).await,
-    }
 }

@@ -1,14 +1,13 @@
 //! `kubectl rotate rollback TYPE/NAME ...`: go back to the previous credentials.
 
-use crate::backend::NewCredential;
-use crate::bulk::BulkPlan;
 use crate::cli::RollbackArgs;
 use crate::error::Result;
-use crate::rotation::Action;
+use crate::plan::{ChangePlan, NewCredential};
+use crate::report::Action;
 
 /// Checks `rollback` arguments into a plan (pure: before any API call).
-pub fn plan(args: &RollbackArgs) -> Result<BulkPlan> {
-    super::plan(
+pub fn plan(args: &RollbackArgs) -> Result<ChangePlan> {
+    super::change_plan(
         Action::Rollback,
         &args.targets,
         &args.change,

@@ -1,17 +1,15 @@
 //! `kubectl rotate verify TYPE/NAME`: log in with the current credential (it must be
 //! accepted) and the previous one (it must be refused), against the real database.
-//! The work is in [`crate::verify`]; this file checks the flags and runs it.
+//! The work is in [`crate::verify`]; this file checks the flags (also `auth --verify`'s)
+//! and runs it.
 
-use std::io::Write;
 use std::time::Duration;
 
-use crate::backend::NewCredential;
-use crate::bulk::BulkPlan;
-use crate::cli::{Cli, Command, DryRun, Format, LoginArgs, VerifyArgs};
+use crate::cli::{Cli, Command, LoginArgs, VerifyArgs};
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-use crate::output::WriterProgress;
-use crate::rotation::{Action, Outcome};
+use crate::plan::ChangePlan;
+use crate::report::Progress;
 use crate::target::Target;
 use crate::verify::reach::{self, VerifyPlan};
 use crate::verify::{route, unsupported, VerifyReport};
@@ -23,22 +21,15 @@ pub fn plan(args: &VerifyArgs) -> Result<VerifyPlan> {
     login_plan(target, &args.login)
 }
 
-/// Runs `verify`: check the flags, connect, log in, print the table, and turn the results
-/// into the exit code (7 wrong result, 8 unreachable, 1 other failure).
+/// Logs in to the target in the context's namespace; `-v` lines go to `progress`. The
+/// report's [`VerifyReport::verdict`] turns the results into the exit code (7 wrong
+/// result, 8 unreachable, 1 other failure).
 pub async fn run(
-    cli: &Cli,
-    args: &VerifyArgs,
-    out: &mut (dyn Write + Send),
-    err: &mut (dyn Write + Send),
-) -> Result<()> {
-    let plan = plan(args)?;
-    let ctx = Ctx::connect(&cli.kube).await?;
-    let report = crate::verify::reach::run(&ctx, &ctx.namespace, &plan, err).await?;
-    crate::output::verify::report(&report, cli.output.output, out, err)?;
-    out.flush()?;
-    report.verdict()?;
-    writeln!(err, "{}", report.summary())?;
-    Ok(())
+    ctx: &Ctx,
+    plan: &VerifyPlan,
+    progress: &mut dyn Progress,
+) -> Result<VerifyReport> {
+    reach::run(ctx, &ctx.namespace, plan, progress).await
 }
 
 /// The login part of a plan, shared with `auth --verify` and `rollback --verify`.
@@ -71,7 +62,7 @@ pub struct AfterChange {
 
 /// Checks `--verify` and its login flags on `auth` and `rollback` (pure: before any API
 /// call, so an engine without a login client is refused before anything is written).
-pub fn after_plan(cli: &Cli, plan: &BulkPlan) -> Result<Option<AfterChange>> {
+pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
     let (change, rollback_on_failure) = match &cli.command {
         Command::Auth(a) => (&a.change, a.rollback_on_failure),
         Command::Rollback(a) => (&a.change, false),
@@ -97,133 +88,6 @@ pub fn after_plan(cli: &Cli, plan: &BulkPlan) -> Result<Option<AfterChange>> {
         plan: login_plan(target.clone(), &change.login)?,
         rollback_on_failure,
     }))
-}
-
-/// After a successful `auth --wait` or `rollback --wait`: verify the logins, print the
-/// table after the rotation's, and with `--rollback-on-failure` roll back by itself when
-/// the new credential is not accepted (or the old one still is), then verify again.
-pub async fn after_change(
-    ctx: &Ctx,
-    bulk: &BulkPlan,
-    after: &AfterChange,
-    format: Format,
-    out: &mut (dyn Write + Send),
-    err: &mut (dyn Write + Send),
-) -> Result<()> {
-    let target = &after.plan.target;
-    writeln!(err, "verifying logins to {target} ...")?;
-    let first = reach::run(ctx, &bulk.namespace, &after.plan, err).await?;
-    print_after(&first, format, out, err)?;
-    let failure = match first.verdict() {
-        Ok(()) => {
-            writeln!(err, "{}", first.summary())?;
-            return Ok(());
-        }
-        Err(e) => e,
-    };
-    if !after.rollback_on_failure {
-        return Err(failure);
-    }
-    if !matches!(failure, Error::LoginWrong(_)) {
-        // NB: only a definite verdict triggers a rollback: an unreachable database says
-        // nothing about the new credential.
-        return Err(with_state(
-            failure,
-            "not rolled back: the new credential could not be tested; it is in the auth \
-             Secret and the database is as the rotation left it",
-        ));
-    }
-    writeln!(
-        err,
-        "the new credential failed verification; rolling back (--rollback-on-failure) ..."
-    )?;
-    let mut rb = bulk.clone();
-    rb.action = Action::Rollback;
-    rb.credential = NewCredential::Operator;
-    rb.wait = true;
-    rb.dry_run = DryRun::None;
-    let rolled = {
-        let mut progress = WriterProgress::new(&mut *err);
-        super::execute(ctx, &rb, &mut progress).await
-    };
-    let rolled = match rolled {
-        Ok(o) => o,
-        Err(e) => {
-            return Err(Error::LoginWrong(format!(
-                "{failure}. The automatic rollback failed: {e}. State: the auth Secret holds \
-                 the new credential, which the database does not accept; follow the rollback \
-                 with `kubectl rotate status {target} -n {}` and fix it by hand",
-                bulk.namespace
-            )))
-        }
-    };
-    if matches!(format, Format::Table | Format::Wide) {
-        writeln!(out)?;
-    }
-    crate::output::print_outcome(&rolled, format, out, err)?;
-    let what = match &rolled {
-        Outcome::Done { rotation, .. } => match (&rotation.request, &rotation.generation) {
-            (Some(r), _) => format!(
-                "{} {} {}",
-                r.kind.to_ascii_lowercase(),
-                r.name,
-                rotation.phase
-            ),
-            (None, Some(g)) => format!("generation {}->{} {}", g.from, g.to, rotation.phase),
-            _ => rotation.phase.clone(),
-        },
-        _ => "done".into(),
-    };
-    writeln!(err, "verifying logins to {target} after the rollback ...")?;
-    let second = reach::run(ctx, &bulk.namespace, &after.plan, err).await?;
-    print_after(&second, format, out, err)?;
-    out.flush()?;
-    let state = match second.verdict() {
-        Ok(()) => "State: the database is back on the previous credential, which it accepts \
-                   (verified), and the auth Secret holds it again; the rotation did not take \
-                   effect"
-            .to_string(),
-        Err(e) => format!(
-            "State: after the rollback verification still fails ({e}); check the database \
-             and `kubectl rotate prev {target} -n {}`",
-            bulk.namespace
-        ),
-    };
-    Err(Error::LoginWrong(format!(
-        "{failure}. Rolled back automatically (--rollback-on-failure): {what}. {state}"
-    )))
-}
-
-/// The verification table after a rotation's: a blank line between tables, a YAML
-/// document separator, or a second JSON document; nothing more with `-o name`.
-fn print_after(
-    report: &VerifyReport,
-    format: Format,
-    out: &mut (dyn Write + Send),
-    err: &mut (dyn Write + Send),
-) -> Result<()> {
-    match format {
-        Format::Name => {}
-        Format::Yaml => writeln!(out, "---")?,
-        _ => writeln!(out)?,
-    }
-    if format != Format::Name {
-        crate::output::verify::report(report, format, out, err)?;
-    } else {
-        for n in &report.notes {
-            writeln!(err, "note: {n}")?;
-        }
-    }
-    Ok(())
-}
-
-/// Appends what state things are in to a verification error, keeping its exit code.
-fn with_state(e: Error, state: &str) -> Error {
-    match e {
-        Error::DbUnreachable(m) => Error::DbUnreachable(format!("{m}; {state}")),
-        Error::LoginError(m) => Error::LoginError(format!("{m}; {state}")),
-        other => other,
-    }
 }
 
 /// `HOST:PORT` (IPv6 as `[::1]:5432`), with a port in 1..=65535.

@@ -8,15 +8,16 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use super::table::{self, NONE};
-use super::{object_name, to_json, to_yaml};
+use super::{to_json, to_yaml};
 use crate::cli::Format;
 use crate::cmd::list::ListPlan;
 use crate::creds::{Password, REDACTED};
+use crate::duration::human_secs;
 use crate::engines::KUBEDB_OPS_GROUP;
 use crate::error::{Error, Result};
-use crate::inspect::objects::ago;
-use crate::inspect::{
-    human_age, CredentialRow, HistoryReport, PrevReport, StatusReport, API_VERSION,
+use crate::model::ago;
+use crate::report::{
+    object_name, CredentialRow, HistoryReport, PrevReport, StatusReport, API_VERSION,
 };
 
 /// What stderr says before `--reveal` prints values.
@@ -266,7 +267,7 @@ pub fn status(r: &StatusReport, format: Format, out: &mut dyn Write) -> Result<(
     f.push((
         "Duration",
         q.duration_seconds
-            .map(human_age)
+            .map(human_secs)
             .unwrap_or_else(|| NONE.into()),
     ));
     if let Some(why) = &q.reason {
@@ -346,7 +347,7 @@ pub fn history(
                     q.source.clone(),
                     or_none(q.started.as_deref()),
                     q.duration_seconds
-                        .map(human_age)
+                        .map(human_secs)
                         .unwrap_or_else(|| NONE.into()),
                 ];
                 if wide {
@@ -446,7 +447,7 @@ pub fn list(
                 or_none(r.secret.as_deref()),
                 or_none(r.last_rotated.as_deref()),
                 r.password_age_seconds
-                    .map(human_age)
+                    .map(human_secs)
                     .unwrap_or_else(|| "<unknown>".into()),
                 r.prev_kept.as_str().to_string(),
                 or_none(r.in_flight.as_ref().map(|f| f.phase.as_str())),
@@ -475,7 +476,7 @@ pub fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::{CredentialView, InFlight, PrevKept, Role};
+    use crate::report::{CredentialView, InFlight, PrevKept, Role};
 
     fn prev_report() -> PrevReport {
         let c = |role, pw: &str, keys: &[&str]| CredentialView {

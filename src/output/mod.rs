@@ -5,21 +5,14 @@ pub mod inspect;
 pub mod table;
 pub mod verify;
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use crate::cli::{DryRun, Format};
+use crate::cmd::Ui;
 use crate::duration::human;
 use crate::error::{Error, Result};
-use crate::rotation::{Outcome, Progress, ProgressEvent, Rotation};
-
-/// `kind.group/name`, as `kubectl get -o name` prints it.
-pub fn object_name(kind: &str, group: &str, name: &str) -> String {
-    if group.is_empty() {
-        format!("{}/{}", kind.to_ascii_lowercase(), name)
-    } else {
-        format!("{}.{}/{}", kind.to_ascii_lowercase(), group, name)
-    }
-}
+use crate::report::{object_name, Outcome, Progress, ProgressEvent, Rotation};
+use crate::verify::VerifyReport;
 
 /// The `-o name` form of a rotation: the ops request if there is one, else the target.
 pub fn rotation_name(r: &Rotation) -> String {
@@ -53,6 +46,7 @@ pub fn print_outcome(
             documents,
             name,
             requests,
+            ..
         } => {
             writeln!(err, "client dry run: nothing was sent; would send:")?;
             for r in requests {
@@ -248,6 +242,7 @@ impl<W: Write + Send> Progress for WriterProgress<W> {
                 phase,
                 detail: None,
             } => format!("{object}: {phase}"),
+            ProgressEvent::Submitted(_) => return,
         };
         let _ = writeln!(self.w, "{}", line.trim_end());
         let _ = self.w.flush();
@@ -257,13 +252,114 @@ impl<W: Write + Send> Progress for WriterProgress<W> {
         let _ = writeln!(self.w, "Warning: {message}");
         let _ = self.w.flush();
     }
+
+    fn note(&mut self, line: &str) {
+        let _ = writeln!(self.w, "{line}");
+        let _ = self.w.flush();
+    }
+}
+
+/// The streams of one command: results to `out`, progress, notes and questions to `err`,
+/// answers from `stdin` when it is a terminal. What a verb talks to (`cmd::Ui`).
+pub struct Console<'a> {
+    format: Format,
+    out: &'a mut (dyn Write + Send),
+    progress: WriterProgress<&'a mut (dyn Write + Send)>,
+    stdin: Option<&'a mut (dyn BufRead + Send)>,
+    /// How many results were printed: the second one is set apart from the first.
+    printed: usize,
+}
+
+impl<'a> Console<'a> {
+    /// A console in `format`; `stdin` only when it is a terminal someone can answer on.
+    pub fn new(
+        format: Format,
+        out: &'a mut (dyn Write + Send),
+        err: &'a mut (dyn Write + Send),
+        stdin: Option<&'a mut (dyn BufRead + Send)>,
+    ) -> Console<'a> {
+        Console {
+            format,
+            out,
+            progress: WriterProgress::new(err),
+            stdin,
+            printed: 0,
+        }
+    }
+
+    /// Sets a result apart from the one before it: a blank line between tables, a YAML
+    /// document separator, a second JSON document; nothing with `-o name`.
+    fn separate(&mut self) -> Result<()> {
+        if self.printed > 0 {
+            match self.format {
+                Format::Name => {}
+                Format::Yaml => writeln!(self.out, "---")?,
+                _ => writeln!(self.out)?,
+            }
+        }
+        self.printed += 1;
+        Ok(())
+    }
+}
+
+impl Progress for Console<'_> {
+    fn event(&mut self, event: &ProgressEvent) {
+        self.progress.event(event);
+    }
+    fn warn(&mut self, message: &str) {
+        self.progress.warn(message);
+    }
+    fn note(&mut self, line: &str) {
+        self.progress.note(line);
+    }
+}
+
+impl Ui for Console<'_> {
+    fn outcome(&mut self, outcome: &Outcome) -> Result<()> {
+        // NB: a rollback after a verification is set apart as a table, not as a document.
+        if self.printed > 0 && matches!(self.format, Format::Table | Format::Wide) {
+            writeln!(self.out)?;
+        }
+        self.printed += 1;
+        print_outcome(outcome, self.format, self.out, &mut self.progress.w)?;
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn verification(&mut self, report: &VerifyReport) -> Result<()> {
+        self.separate()?;
+        if self.format == Format::Name {
+            for n in &report.notes {
+                writeln!(self.progress.w, "note: {n}")?;
+            }
+        } else {
+            verify::report(report, self.format, self.out, &mut self.progress.w)?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn can_ask(&self) -> bool {
+        self.stdin.is_some()
+    }
+
+    fn ask(&mut self, question: &str) -> Result<bool> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Ok(false);
+        };
+        write!(self.progress.w, "{question}")?;
+        self.progress.w.flush()?;
+        let mut answer = String::new();
+        stdin.read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engines::find;
-    use crate::rotation::{Action, GenerationChange, RequestRef};
+    use crate::report::{Action, GenerationChange, RequestRef};
 
     fn pg_rotation() -> Rotation {
         let mut r = Rotation::new("demo", find("pg").unwrap(), "pg-demo", Action::Rotate);
@@ -301,7 +397,7 @@ mod tests {
         assert_eq!(
             render(&[pg_rotation(), arc_rotation()], Format::Table),
             "NAMESPACE   KIND                 NAME         REQUEST                     PHASE        DURATION   MESSAGE\n\
-             demo        Postgres             pg-demo      pg-demo-rotate-auth-1a2b3   Successful   1m15s      Successfully completed postgres auth rotate\n\
+             demo        Postgres             pg-demo      pg-demo-rotate-auth-1a2b3   Successful   75s        Successfully completed postgres auth rotate\n\
              demo        SqlManagedInstance   sqlmi-demo   generation 1->0             Ready        <none>\n"
         );
     }
@@ -388,6 +484,7 @@ mod tests {
                 serde_json::json!({"kind": "PostgresOpsRequest", "metadata": {"name": "x"}}),
             ],
             name: "postgresopsrequest.ops.kubedb.com/x".into(),
+            request: None,
             requests: vec!["POST postgresopsrequests.ops.kubedb.com demo/x".into()],
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -85,7 +85,7 @@ fn value(r: &VerifyReport) -> Result<serde_json::Value> {
 mod tests {
     use super::*;
     use crate::engines::find;
-    use crate::inspect::Role;
+    use crate::report::Role;
     use crate::verify::{self, Attempt, Tls};
     use rotate_login::{LoginResult, Outcome};
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::engines::{EngineSpec, Protocol};
 use crate::error::{Error, Result};
-use crate::inspect::{Role, API_VERSION};
+use crate::report::{Role, API_VERSION};
 
 pub use rotate_login::{LoginResult, Tls};
 

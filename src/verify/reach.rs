@@ -3,7 +3,6 @@
 //! per credential, each over a fresh port-forward through the API server (as `kubectl
 //! port-forward` does) or, with `--address`, over a direct TCP connection.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
@@ -14,12 +13,12 @@ use rotate_login::{LoginRequest, LoginResult, Outcome, Tls};
 use super::{
     ca_candidates, report, route, tls_mode, unsupported, Attempt, LoginRoute, VerifyReport,
 };
-use crate::backend::{discover, retry, Wanted};
-use crate::cmd::prev::pair;
+use crate::api::read::{get_secret_opt, read_credential_secret, CredentialSecret};
+use crate::api::retry;
 use crate::context::Ctx;
-use crate::creds;
+use crate::creds::{pair, Role};
 use crate::error::{Error, Result};
-use crate::inspect::{get_target, Role};
+use crate::report::Progress;
 use crate::target::Target;
 
 /// What to verify and how: checked from the command line before any API call.
@@ -59,13 +58,13 @@ impl Endpoint {
 /// passed here, and the login request through its masking `Debug`.
 struct Log<'a> {
     level: u8,
-    w: &'a mut (dyn Write + Send),
+    progress: &'a mut dyn Progress,
 }
 
 impl Log<'_> {
     fn say(&mut self, level: u8, msg: impl FnOnce() -> String) {
         if self.level >= level {
-            let _ = writeln!(self.w, "verify: {}", msg());
+            self.progress.note(&format!("verify: {}", msg()));
         }
     }
 }
@@ -75,43 +74,25 @@ pub async fn run(
     ctx: &Ctx,
     ns: &str,
     plan: &VerifyPlan,
-    log: &mut (dyn Write + Send),
+    progress: &mut dyn Progress,
 ) -> Result<VerifyReport> {
     let mut log = Log {
         level: plan.verbose,
-        w: log,
+        progress,
     };
     let engine = plan.target.engine;
     let LoginRoute {
         protocol,
         default_port,
     } = route(engine).ok_or_else(|| unsupported(engine))?;
-    let ar = discover(ctx, &[Wanted::engine(engine)]).await?.remove(0);
-    let ctx_ns = Ctx {
-        namespace: ns.to_string(),
-        ..ctx.clone()
-    };
-    let (_, item) = get_target(&ctx_ns, &plan.target, &ar).await?;
+    let CredentialSecret {
+        db: item,
+        name: secret_name,
+        data,
+    } = read_credential_secret(ctx, ns, &plan.target).await?;
     let name = plan.target.name.as_str();
-
-    // The credentials, as `prev` pairs them.
-    let secret_name = item.credential_secret(engine).ok_or_else(|| {
-        Error::Unexpected(format!(
-            "{} names no admin login Secret (spec.security.adminLoginSecret)",
-            plan.target
-        ))
-    })?;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let secret = get_secret(&secrets, ns, &secret_name)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            what: format!("secret {secret_name:?} in namespace {ns:?}"),
-            hint: Some(format!(
-                "{} refers to it, but it does not exist",
-                plan.target
-            )),
-        })?;
-    let data = creds::decode_data(secret.data.as_ref());
+    // The credentials, as `prev` pairs them.
     let (credentials, note) = pair(engine, &secret_name, &data, None);
 
     // TLS: required and verified for KubeDB's spec.tls, unless told not to verify.
@@ -120,7 +101,7 @@ pub async fn run(
     if mode == Tls::Require {
         let candidates = ca_candidates(name, &item.tls_secrets());
         for c in &candidates {
-            if let Some(ca) = get_secret(&secrets, ns, c)
+            if let Some(ca) = get_secret_opt(&secrets, ns, c)
                 .await?
                 .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone()))
             {
@@ -234,12 +215,6 @@ pub async fn run(
         });
     }
     Ok(rep)
-}
-
-async fn get_secret(api: &Api<Secret>, ns: &str, name: &str) -> Result<Option<Secret>> {
-    retry(|| api.get_opt(name))
-        .await
-        .map_err(|e| Error::api(format!("get secret {ns}/{name}"), e))
 }
 
 /// The primary pod and the database port on it: the pod labelled `kubedb.com/role=primary`

@@ -8,77 +8,23 @@
 //! time; a failure stays in its row and makes the exit code non-zero.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, ListParams};
 
-use crate::backend::session::Session;
-use crate::backend::{self, list_all_rv, NewCredential, Plan, Wanted};
-use crate::cli::{ApplyPolicy, DryRun};
+use super::Ui;
+use crate::api::discovery::Wanted;
+use crate::api::read::list_all_rv;
+use crate::api::session::Session;
+use crate::backend;
 use crate::context::Ctx;
-use crate::duration::GoDuration;
-use crate::engines::{Backend, EngineSpec};
+use crate::engines::EngineSpec;
 use crate::error::{Error, Result};
-use crate::rotation::{Action, BulkReport, Outcome, Progress, ProgressEvent, Rotation};
+use crate::plan::ChangePlan;
+use crate::report::{Action, BulkReport, Outcome, Progress, ProgressEvent, RequestRef, Rotation};
 use crate::target::{Selection, Target};
-
-/// A checked command line for `auth` or `rollback`, before the namespace is known.
-#[derive(Clone, Debug)]
-pub struct BulkPlan {
-    /// rotate or rollback.
-    pub action: Action,
-    /// What to act on.
-    pub selection: Selection,
-    /// `-n`, else the context's namespace (filled in once the kubeconfig is read).
-    pub namespace: String,
-    /// `--apply`.
-    pub apply: ApplyPolicy,
-    /// `--wait`.
-    pub wait: bool,
-    /// `--timeout`.
-    pub timeout: Option<GoDuration>,
-    /// `--dry-run`.
-    pub dry_run: DryRun,
-    /// Where new credentials come from.
-    pub credential: NewCredential,
-    /// `--parallel`.
-    pub parallel: usize,
-    /// `--yes`.
-    pub yes: bool,
-    /// `--all` or `-A` was given: writes need `--yes` or a confirmation.
-    pub sweeping: bool,
-}
-
-impl BulkPlan {
-    /// The plan for one target.
-    pub fn plan_for(&self, target: Target, namespace: &str) -> Result<Plan> {
-        if target.engine.backend == Backend::Arc && self.credential != NewCredential::Operator {
-            return Err(Error::Usage(format!(
-                "--secret, --password-stdin and --generate do not apply to {}: Arc generates \
-                 its service-managed credentials itself",
-                target.engine.kind
-            )));
-        }
-        Ok(Plan {
-            action: self.action,
-            target,
-            namespace: namespace.to_string(),
-            apply: self.apply,
-            wait: self.wait,
-            timeout: self.timeout.clone(),
-            dry_run: self.dry_run,
-            credential: self.credential.clone(),
-        })
-    }
-
-    /// Whether writing needs a yes first: `--all` or `-A` without `--yes`, not a dry run.
-    pub fn needs_confirmation(&self) -> bool {
-        self.sweeping && self.dry_run == DryRun::None && !self.yes
-    }
-}
 
 /// One database to act on, found by name or by a selection.
 struct Item {
@@ -88,10 +34,11 @@ struct Item {
     object: Option<DynamicObject>,
 }
 
-/// Runs a plan with several targets (or a selection) and reports each in a row.
-pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Result<Outcome> {
+/// Runs a plan with several targets (or a selection) in namespace `ns` (or every
+/// namespace, with `-A`) and reports each in a row.
+pub async fn run(ctx: &Ctx, plan: &ChangePlan, ns: &str, ui: &mut dyn Ui) -> Result<Outcome> {
     // NB: refuse before any API call when nobody can confirm.
-    if plan.needs_confirmation() && !std::io::stdin().is_terminal() {
+    if plan.needs_confirmation() && !ui.can_ask() {
         return Err(Error::Usage(format!(
             "refusing to {} every selected database without confirmation: pass --yes (or run \
              it from a terminal to be asked; --dry-run needs neither)",
@@ -106,14 +53,14 @@ pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Res
         }
     );
     let session = Session::bulk(ctx, all_namespaces);
-    let items = find_items(&session, plan).await?;
+    let items = find_items(&session, plan, ns).await?;
     if items.is_empty() {
         let scope = if all_namespaces {
             "any namespace".to_string()
         } else {
-            format!("namespace {:?}", plan.namespace)
+            format!("namespace {ns:?}")
         };
-        progress.warn(&format!("no databases found in {scope}; nothing to do"));
+        ui.warn(&format!("no databases found in {scope}; nothing to do"));
         return Ok(Outcome::Bulk(BulkReport::default()));
     }
     if plan.needs_confirmation() {
@@ -126,27 +73,31 @@ pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Res
             namespaces.len(),
             plural(namespaces.len())
         );
-        if !confirm(&question)? {
+        if !ui.ask(&question)? {
             return Err(Error::Refused("not confirmed; nothing was changed".into()));
         }
     }
 
+    let progress: &mut dyn Progress = ui;
     let shared = Mutex::new(progress);
     let interrupted = AtomicBool::new(false);
-    let results: Vec<(Item, Result<Outcome>)> = futures::stream::iter(items)
+    let results: Vec<(Item, Option<RequestRef>, Result<Outcome>)> = futures::stream::iter(items)
         .map(|item| {
             let (session, shared, interrupted) = (&session, &shared, &interrupted);
             async move {
                 if interrupted.load(Ordering::SeqCst) {
                     let e = Error::Refused("not started: interrupted".into());
-                    return (item, Err(e));
+                    return (item, None, Err(e));
                 }
-                let mut progress = PhasesOnly(shared);
+                let mut progress = PhasesOnly {
+                    shared,
+                    submitted: None,
+                };
                 let r = run_one(session, plan, &item, &mut progress).await;
                 if matches!(r, Err(Error::Interrupted { .. })) {
                     interrupted.store(true, Ordering::SeqCst);
                 }
-                (item, r)
+                (item, progress.submitted, r)
             }
         })
         .buffered(plan.parallel.max(1))
@@ -154,7 +105,7 @@ pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Res
         .await;
 
     let mut report = BulkReport::default();
-    for (item, r) in results {
+    for (item, submitted, r) in results {
         let mut row = Rotation::new(
             &item.namespace,
             item.target.engine,
@@ -166,30 +117,20 @@ pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Res
             Ok(Outcome::Done { rotation, .. }) => row = rotation,
             Ok(Outcome::Preview {
                 documents,
-                name,
+                request,
                 requests,
+                ..
             }) => {
                 row.phase = "Pending".into();
-                if item.target.engine.backend != Backend::Arc {
-                    row.request = Some(crate::rotation::RequestRef {
-                        kind: item
-                            .target
-                            .engine
-                            .ops()
-                            .map(|o| o.kind)
-                            .unwrap_or_default()
-                            .into(),
-                        group: crate::engines::KUBEDB_OPS_GROUP.into(),
-                        name: name.rsplit('/').next().unwrap_or_default().into(),
-                    });
-                }
+                row.request = request;
                 report.documents.extend(documents);
                 report.requests.extend(requests);
             }
             Ok(Outcome::Bulk(_)) => {}
             Err(e) => {
                 row.phase = failure_phase(&e);
-                row.request = failed_request(&e, item.target.engine);
+                // The request the target's backend had created before it failed, if any.
+                row.request = submitted;
                 row.message = Some(e.to_string());
                 report.failed.push(e.exit_code());
             }
@@ -202,27 +143,26 @@ pub async fn run(ctx: &Ctx, plan: &BulkPlan, progress: &mut dyn Progress) -> Res
 /// Runs one target on its backend.
 async fn run_one(
     session: &Session,
-    plan: &BulkPlan,
+    plan: &ChangePlan,
     item: &Item,
     progress: &mut dyn Progress,
 ) -> Result<Outcome> {
     let plan = plan.plan_for(item.target.clone(), &item.namespace)?;
-    match item.target.engine.backend {
-        Backend::Arc => backend::arc::run(session.ctx(), &plan, progress).await,
-        Backend::KubeDb(_) => {
-            backend::kubedb::run_in(session, &plan, item.object.clone(), progress).await
-        }
-    }
+    let backend = backend::of(item.target.engine);
+    backend.check(&plan)?;
+    backend
+        .change(session, &plan, item.object.clone(), progress)
+        .await
 }
 
 /// The databases a plan names or selects, sorted by namespace, kind and name.
-async fn find_items(session: &Session, plan: &BulkPlan) -> Result<Vec<Item>> {
+async fn find_items(session: &Session, plan: &ChangePlan, ns: &str) -> Result<Vec<Item>> {
     let mut items = match &plan.selection {
         Selection::Named(targets) => targets
             .iter()
             .map(|t| Item {
                 target: t.clone(),
-                namespace: plan.namespace.clone(),
+                namespace: ns.to_string(),
                 object: None,
             })
             .collect(),
@@ -242,18 +182,14 @@ async fn find_items(session: &Session, plan: &BulkPlan) -> Result<Vec<Item>> {
                 let api: Api<DynamicObject> = if *all_namespaces {
                     Api::all_with(session.ctx().client.clone(), &ar)
                 } else {
-                    Api::namespaced_with(session.ctx().client.clone(), &plan.namespace, &ar)
+                    Api::namespaced_with(session.ctx().client.clone(), ns, &ar)
                 };
                 let mut lp = ListParams::default();
                 if let Some(s) = selector {
                     lp = lp.labels(s);
                 }
-                let (objects, _) = list_all_rv(&api, &lp, &engine.resource()).await?;
-                items.extend(
-                    objects
-                        .into_iter()
-                        .map(|o| item_of(engine, o, &plan.namespace)),
-                );
+                let (objects, _) = list_all_rv(session.ctx(), &api, &lp).await?;
+                items.extend(objects.into_iter().map(|o| item_of(engine, o, ns)));
             }
             items
         }
@@ -299,49 +235,35 @@ fn failure_phase(e: &Error) -> String {
     }
 }
 
-/// The ops request a failed row had created, if any (it failed or we stopped waiting).
-fn failed_request(e: &Error, engine: &EngineSpec) -> Option<crate::rotation::RequestRef> {
-    let (Error::RotationFailed { request: r, .. } | Error::Timeout { waiting_for: r, .. }) = e
-    else {
-        return None;
-    };
-    let ops = engine.ops()?;
-    Some(crate::rotation::RequestRef {
-        kind: ops.kind.into(),
-        group: crate::engines::KUBEDB_OPS_GROUP.into(),
-        name: r.rsplit(' ').next().unwrap_or_default().into(),
-    })
+/// Progress from many targets at once: phase changes, warnings and notes, one line each;
+/// the per-step conditions of 200 requests would drown them. Keeps the request the
+/// target's backend submitted, for its row.
+struct PhasesOnly<'a, 'p> {
+    shared: &'a Mutex<&'p mut dyn Progress>,
+    submitted: Option<RequestRef>,
 }
 
-/// Progress from many targets at once: phase changes and warnings, one line each; the
-/// per-step conditions of 200 requests would drown them.
-struct PhasesOnly<'a, 'p>(&'a Mutex<&'p mut dyn Progress>);
+impl PhasesOnly<'_, '_> {
+    fn with(&self, f: impl FnOnce(&mut dyn Progress)) {
+        let mut p = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut **p);
+    }
+}
 
 impl Progress for PhasesOnly<'_, '_> {
     fn event(&mut self, event: &ProgressEvent) {
-        if matches!(event, ProgressEvent::Phase { .. }) {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .event(event);
+        match event {
+            ProgressEvent::Submitted(r) => self.submitted = Some(r.clone()),
+            ProgressEvent::Phase { .. } => self.with(|p| p.event(event)),
+            ProgressEvent::Condition { .. } => {}
         }
     }
     fn warn(&mut self, message: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .warn(message);
+        self.with(|p| p.warn(message));
     }
-}
-
-/// Asks on stderr, reads the answer from the terminal on stdin.
-fn confirm(question: &str) -> Result<bool> {
-    let mut err = std::io::stderr();
-    write!(err, "{question}")?;
-    err.flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+    fn note(&mut self, line: &str) {
+        self.with(|p| p.note(line));
+    }
 }
 
 fn verb(action: Action) -> &'static str {
@@ -387,13 +309,13 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn plan(args: &[&str]) -> BulkPlan {
+    fn plan(args: &[&str]) -> ChangePlan {
         let cli = Cli::try_parse_from(["kubectl-rotate"].into_iter().chain(args.iter().copied()))
             .unwrap();
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        crate::cmd::auth::plan_from(&a, &mut std::io::empty()).unwrap()
+        crate::cmd::auth::plan(&a, &mut std::io::empty(), false).unwrap()
     }
 
     #[test]
@@ -426,18 +348,37 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_row_names_the_request_it_had_created() {
-        let pg = crate::engines::find("pg").unwrap();
-        let e = Error::RotationFailed {
+    fn a_failed_row_keeps_the_request_its_backend_had_submitted() {
+        let r = RequestRef {
+            kind: "PostgresOpsRequest".into(),
+            group: "ops.kubedb.com".into(),
+            name: "pg-a-rotate-auth-12345".into(),
+        };
+        let mut sink = crate::report::tests::Recorder::default();
+        {
+            let shared: Mutex<&mut dyn Progress> = Mutex::new(&mut sink);
+            let mut p = PhasesOnly {
+                shared: &shared,
+                submitted: None,
+            };
+            p.event(&ProgressEvent::Submitted(r.clone()));
+            p.event(&ProgressEvent::Condition {
+                request: r.name.clone(),
+                type_: "UpdateCredential".into(),
+                status: "True".into(),
+                message: String::new(),
+            });
+            assert_eq!(p.submitted, Some(r));
+        }
+        assert!(
+            sink.events.is_empty(),
+            "neither the submission nor a step is printed"
+        );
+        let failed = Error::RotationFailed {
             request: "postgresopsrequest pg-a-rotate-auth-12345".into(),
             phase: "Failed".into(),
             reason: "x".into(),
         };
-        assert_eq!(failure_phase(&e), "Failed");
-        assert_eq!(
-            failed_request(&e, pg).unwrap().name,
-            "pg-a-rotate-auth-12345"
-        );
-        assert!(failed_request(&Error::Refused("x".into()), pg).is_none());
+        assert_eq!(failure_phase(&failed), "Failed");
     }
 }

@@ -1,15 +1,54 @@
-//! Minimal views of the objects the inspection verbs LIST: only the fields they show, so
-//! a page of 500 databases or ops requests decodes into a few hundred kilobytes and every
-//! other field (managedFields, last-applied annotations, pod templates) is skipped unread.
+//! The one typed model of the objects the plugin reads: KubeDB and Arc databases
+//! ([`DbItem`]), KubeDB ops requests ([`ops::OpsItem`]), Arc's rotation state
+//! ([`arc::ArcState`]) and Secrets without their values ([`secret::SecretSummary`]). Only the
+//! fields the plugin uses are decoded, so a page of 500 databases or ops requests decodes
+//! into a few hundred kilobytes and every other field (managedFields, last-applied
+//! annotations, pod templates) is skipped unread. The write path and the read path both
+//! decide from these types.
+
+pub mod arc;
+pub mod ops;
+pub mod secret;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{age_secs, RequestView, StepView};
-use crate::backend::annotations as ann;
-use crate::backend::kubedb::{is_terminal, ROTATE_AUTH};
-use crate::engines::{EngineSpec, OpsSpec, PrevLayout};
+use crate::duration::human_secs;
+use crate::engines::{EngineSpec, PrevLayout};
+
+/// The name the plugin signs its writes with: the `app.kubernetes.io/managed-by` label of
+/// the objects it creates, the field manager of its writes, its Events' source component.
+pub const MANAGER: &str = "kubectl-rotate";
+
+/// The label selector of every object the plugin created.
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kubectl-rotate";
+
+/// Annotation keys the plugin writes on the objects it changes.
+pub mod annotations {
+    /// `rotate` or `rollback`: what the plugin last did to the object.
+    pub const LAST_ACTION: &str = "rotate.kubectl.dev/last-action";
+    /// The generation before the plugin's last change (Arc).
+    pub const PREVIOUS_GENERATION: &str = "rotate.kubectl.dev/previous-generation";
+    /// The generation the plugin's last change wrote (Arc).
+    pub const GENERATION: &str = "rotate.kubectl.dev/generation";
+    /// When the plugin's last change was made (RFC 3339).
+    pub const CHANGED_AT: &str = "rotate.kubectl.dev/changed-at";
+    /// A random id of the write, to tell after a lost response whether it landed.
+    pub const REQUEST_ID: &str = "rotate.kubectl.dev/request-id";
+}
+
+use annotations as ann;
+
+/// Parses an RFC 3339 timestamp as the API writes them.
+pub fn parse_ts(s: &str) -> Option<jiff::Timestamp> {
+    s.parse().ok()
+}
+
+/// Seconds from `ts` to `now` (never negative), if `ts` parses.
+pub fn age_secs(ts: &str, now: jiff::Timestamp) -> Option<i64> {
+    parse_ts(ts).map(|t| (now.as_second() - t.as_second()).max(0))
+}
 
 /// `{name: ...}` references.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -137,27 +176,24 @@ pub struct DbItem {
 
 impl DbItem {
     /// The Secret holding the credentials: KubeDB `spec.authSecret.name` (default
-    /// `<db>-auth`, DocumentDB `<db>-admin-auth`), Arc `spec.security.adminLoginSecret`.
+    /// `<db><engine's auth suffix>`: `-auth`, DocumentDB `-admin-auth`), Arc
+    /// `spec.security.adminLoginSecret`.
     pub fn credential_secret(&self, engine: &EngineSpec) -> Option<String> {
-        let name = &self.metadata.name;
-        match engine.prev {
-            PrevLayout::NotApplicable => self
+        if engine.prev == PrevLayout::NotApplicable {
+            return self
                 .spec
                 .security
                 .as_ref()
-                .and_then(|s| s.admin_login_secret.clone()),
-            layout => Some(
-                self.spec
-                    .auth_secret
-                    .as_ref()
-                    .map(|r| r.name.clone())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| match layout {
-                        PrevLayout::PasswordOnly => format!("{name}-admin-auth"),
-                        _ => format!("{name}-auth"),
-                    }),
-            ),
+                .and_then(|s| s.admin_login_secret.clone());
         }
+        Some(
+            self.spec
+                .auth_secret
+                .as_ref()
+                .map(|r| r.name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("{}{}", self.metadata.name, engine.auth_suffix)),
+        )
     }
 
     /// The certificate Secrets the database references: KubeDB's `spec.tls.certificates`
@@ -202,10 +238,10 @@ impl DbItem {
             .unwrap_or_else(|| "Unknown".into())
     }
 
-    /// Arc's state, in the form the Arc backend decides with.
-    pub fn arc_state(&self) -> crate::backend::arc::ArcState {
+    /// Arc's state, in the form the Arc rules decide with.
+    pub fn arc_state(&self) -> arc::ArcState {
         let a = &self.metadata.annotations;
-        crate::backend::arc::ArcState {
+        arc::ArcState {
             state: self.status.state.clone().unwrap_or_default(),
             generation: self.metadata.generation.unwrap_or(0),
             observed: self.status.observed_generation,
@@ -222,190 +258,26 @@ impl DbItem {
     }
 }
 
-/// One condition of an ops request.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Condition {
-    /// Type.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// True, False, Unknown.
-    pub status: String,
-    /// Message.
-    pub message: String,
-    /// When it last changed.
-    pub last_transition_time: Option<String>,
+/// Decodes an object read through the dynamic API into one of the typed views; a field of
+/// an unexpected shape leaves the view's default, as a LIST page would.
+fn from_dynamic<T: serde::de::DeserializeOwned + Default>(obj: &kube::api::DynamicObject) -> T {
+    serde_json::to_value(obj)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
-/// `spec.authentication` of an ops request.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "camelCase")]
-pub struct Authentication {
-    /// The user-supplied Secret.
-    pub secret_ref: Option<NameRef>,
-}
-
-/// The spec of an ops request.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "camelCase")]
-pub struct OpsSpecItem {
-    /// `RotateAuth`, `Restart`, ...
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// The database (all kinds but ProxySQL).
-    pub database_ref: Option<NameRef>,
-    /// The database (ProxySQL).
-    pub proxy_ref: Option<NameRef>,
-    /// Where the new credential comes from.
-    pub authentication: Option<Authentication>,
-}
-
-/// The status of an ops request.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct OpsStatus {
-    /// Phase.
-    pub phase: Option<String>,
-    /// Conditions, in order.
-    pub conditions: Vec<Condition>,
-}
-
-/// An ops request as the inspection verbs need it.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct OpsItem {
-    /// Metadata.
-    pub metadata: Meta,
-    /// Spec.
-    pub spec: OpsSpecItem,
-    /// Status.
-    pub status: OpsStatus,
-}
-
-impl OpsItem {
-    /// The database it targets.
-    pub fn target(&self) -> Option<&str> {
-        self.spec
-            .database_ref
-            .as_ref()
-            .or(self.spec.proxy_ref.as_ref())
-            .map(|r| r.name.as_str())
-    }
-
-    /// Whether it is a RotateAuth for `db`.
-    pub fn is_rotate_auth_for(&self, ops: &OpsSpec, db: &str) -> bool {
-        let target = match ops.target_field {
-            crate::engines::TargetField::DatabaseRef => self.spec.database_ref.as_ref(),
-            crate::engines::TargetField::ProxyRef => self.spec.proxy_ref.as_ref(),
-        };
-        self.spec.type_ == ROTATE_AUTH && target.is_some_and(|t| t.name == db)
-    }
-
-    /// The phase; a missing one is Pending (the operator has not seen it yet).
-    pub fn phase(&self) -> String {
-        self.status
-            .phase
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "Pending".into())
-    }
-
-    /// Whether it is still to run or running.
-    pub fn in_flight(&self) -> bool {
-        !is_terminal(&self.phase())
-    }
-
-    /// Ordering key: newest is greatest (creation time, then name).
-    pub fn age_key(&self) -> (String, String) {
-        (
-            self.metadata.creation_timestamp.clone().unwrap_or_default(),
-            self.metadata.name.clone(),
-        )
-    }
-
-    /// What `status` and `history` show of it, seen at `now`.
-    pub fn view(&self, ops: &OpsSpec, now: jiff::Timestamp) -> RequestView {
-        let phase = self.phase();
-        let started = self.metadata.creation_timestamp.clone();
-        let last_step = self
-            .status
-            .conditions
-            .iter()
-            .filter_map(|c| c.last_transition_time.as_deref())
-            .filter_map(super::parse_ts)
-            .max();
-        let end = if is_terminal(&phase) {
-            last_step
-        } else {
-            Some(now)
-        };
-        let duration_seconds = match (started.as_deref().and_then(super::parse_ts), end) {
-            (Some(s), Some(e)) => Some((e.as_second() - s.as_second()).max(0)),
-            _ => None,
-        };
-        let reason = match phase.as_str() {
-            "Failed" | "Skipped" | "Denied" => Some(self.failure_reason()),
-            _ => None,
-        };
-        RequestView {
-            kind: ops.kind.to_string(),
-            name: self.metadata.name.clone(),
-            phase,
-            source: self.source(),
-            started,
-            duration_seconds,
-            reason,
-            steps: self
-                .status
-                .conditions
-                .iter()
-                .map(|c| StepView {
-                    step: c.type_.clone(),
-                    status: c.status.clone(),
-                    since: c.last_transition_time.clone(),
-                    message: c.message.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// `generated`, or `secret <name>` when a Secret supplies the new credential.
-    pub fn source(&self) -> String {
-        match self
-            .spec
-            .authentication
-            .as_ref()
-            .and_then(|a| a.secret_ref.as_ref())
-            .filter(|r| !r.name.is_empty())
-        {
-            Some(r) => format!("secret {}", r.name),
-            None => "generated".into(),
-        }
-    }
-
-    /// Why it did not succeed: the last False condition, else the last one.
-    fn failure_reason(&self) -> String {
-        let c = &self.status.conditions;
-        c.iter()
-            .rev()
-            .find(|c| c.status == "False")
-            .or_else(|| c.iter().rev().find(|c| c.type_ == "Skipped"))
-            .or(c.last())
-            .map(|c| {
-                if c.message.is_empty() {
-                    c.type_.clone()
-                } else {
-                    format!("{}: {}", c.type_, c.message)
-                }
-            })
-            .unwrap_or_else(|| "the operator gave no reason".into())
+impl DbItem {
+    /// The typed view of a database read through the dynamic API.
+    pub fn from_dynamic(obj: &kube::api::DynamicObject) -> DbItem {
+        from_dynamic(obj)
     }
 }
 
 /// How long ago `ts` was, as kubectl prints ages; `<unknown>` when it does not parse.
 pub fn ago(ts: Option<&str>, now: jiff::Timestamp) -> String {
     ts.and_then(|t| age_secs(t, now))
-        .map(super::human_age)
+        .map(human_secs)
         .unwrap_or_else(|| "<unknown>".into())
 }
 
@@ -466,39 +338,5 @@ mod tests {
         assert!(db(json!({"metadata": {"name": "x"}}))
             .tls_secrets()
             .is_empty());
-    }
-
-    #[test]
-    fn a_request_view_has_steps_source_duration_and_why_it_failed() {
-        let o: OpsItem = serde_json::from_value(json!({
-            "metadata": {"name": "r", "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"type": "RotateAuth", "databaseRef": {"name": "pg"}, "authentication": {"secretRef": {"name": "s"}}},
-            "status": {"phase": "Failed", "conditions": [
-                {"type": "RotateAuth", "status": "True", "message": "started", "lastTransitionTime": "2026-01-01T00:00:05Z"},
-                {"type": "UpdateCredential", "status": "False", "message": "cannot update", "lastTransitionTime": "2026-01-01T00:01:10Z"}]}
-        }))
-        .unwrap();
-        let ops = find("pg").unwrap().ops().unwrap();
-        assert!(o.is_rotate_auth_for(ops, "pg"));
-        assert!(!o.is_rotate_auth_for(ops, "other"));
-        let v = o.view(ops, "2030-01-01T00:00:00Z".parse().unwrap());
-        assert_eq!(v.source, "secret s");
-        assert_eq!(v.duration_seconds, Some(70), "creation to the last step");
-        assert_eq!(v.reason.as_deref(), Some("UpdateCredential: cannot update"));
-        assert_eq!(v.steps.len(), 2);
-        assert!(!o.in_flight());
-    }
-
-    #[test]
-    fn a_request_without_a_phase_is_pending_and_in_flight() {
-        let o: OpsItem = serde_json::from_value(
-            json!({"metadata": {"name": "r"}, "spec": {"type": "RotateAuth", "proxyRef": {"name": "p"}}}),
-        )
-        .unwrap();
-        assert_eq!(o.phase(), "Pending");
-        assert!(o.in_flight());
-        assert_eq!(o.target(), Some("p"));
-        assert!(o.is_rotate_auth_for(find("proxysql").unwrap().ops().unwrap(), "p"));
-        assert_eq!(o.source(), "generated");
     }
 }

@@ -8,8 +8,9 @@ use base64::Engine as _;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::objects::Meta;
+use super::Meta;
 use crate::engines::PrevLayout;
+use crate::tls::Expiry;
 
 /// The keys of a Secret's `data` (values dropped), and the earliest certificate expiry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,16 +92,27 @@ impl SecretSummary {
         self.data.keys.iter().any(|k| k == key)
     }
 
-    /// Whether it keeps a previous credential, per the engine's layout (key names only).
+    /// Whether it keeps a previous credential, per the engine's layout (key names only):
+    /// whether the previous password's key is there. `None` when the layout keeps none.
     pub fn keeps_previous(&self, layout: PrevLayout) -> Option<bool> {
-        match layout {
-            PrevLayout::UserPass => Some(self.has("username.prev") && self.has("password.prev")),
-            PrevLayout::PasswordOnly => Some(self.has("password.prev")),
-            PrevLayout::MemcachedAuthData => Some(self.has("authData.prev")),
-            PrevLayout::PrevSuffix => Some(self.data.keys.iter().any(|k| k.ends_with("-PREV"))),
-            PrevLayout::None | PrevLayout::NotApplicable => None,
+        if layout == PrevLayout::NotApplicable {
+            return None;
         }
+        layout.previous().map(|keys| self.has(keys.password_key()))
     }
+}
+
+/// The earliest certificate expiry among the named Secrets that exist and hold one.
+pub fn earliest_expiry<'a>(
+    names: &[String],
+    lookup: impl Fn(&str) -> Option<&'a SecretSummary>,
+    now: jiff::Timestamp,
+) -> Option<Expiry> {
+    names
+        .iter()
+        .filter_map(|n| Some((n, lookup(n)?.data.cert_not_after?)))
+        .min_by_key(|(_, t)| *t)
+        .map(|(n, t)| Expiry::at(n, t, now))
 }
 
 #[cfg(test)]

@@ -7,72 +7,110 @@
 //! transcript 23) and we report a conflict. We never retry such a refusal: re-computing
 //! n+1 and writing again is exactly the double bump the guard exists to prevent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use futures::future::BoxFuture;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
 
-use super::{
-    annotations as ann, bounded, discover, follow, get_target, i64_at, is_transient, str_at, Plan,
-    Wanted,
-};
+use crate::api::discovery::{Installed, Wanted};
+use crate::api::read::get_target;
+use crate::api::session::Session;
+use crate::api::watch::{bounded, follow};
+use crate::api::{is_transient, retry};
+use crate::audit::AuditRecord;
+use crate::backend::{CredentialState, Credentials};
 use crate::cli::{ApplyPolicy, DryRun};
 use crate::context::Ctx;
+use crate::engines::EngineSpec;
 use crate::error::{status_code, Error, Result};
-use crate::rotation::{Action, GenerationChange, Outcome, Progress, ProgressEvent, Rotation};
+use crate::model::annotations as ann;
+use crate::model::arc::{ArcState, NoRollback};
+use crate::model::secret::SecretSummary;
+use crate::model::{DbItem, MANAGER};
+use crate::plan::Plan;
+use crate::report::{
+    object_name, Action, GenerationChange, HistoryReport, InFlight, Outcome, Progress,
+    ProgressEvent, Rotation, StatusReport,
+};
+use crate::target::Target;
 
-/// What we need to know about an instance to decide on a change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ArcState {
-    /// `status.state` (`Ready`, `Updating`, `Error`, ...), empty if none yet.
-    pub state: String,
-    /// `metadata.generation`.
-    pub generation: i64,
-    /// `status.observedGeneration`.
-    pub observed: Option<i64>,
-    /// `spec.update.managedCredentialsGeneration`; NB: missing means 0.
-    pub credentials_generation: i64,
-    /// Our `last-action` annotation.
-    pub last_action: Option<String>,
-    /// Our `generation` annotation: what our last change wrote.
-    pub annotated_generation: Option<i64>,
-    /// `status.message`.
-    pub message: Option<String>,
-}
+mod inspect;
 
-impl ArcState {
-    /// Reads the state out of an object.
-    pub fn read(obj: &DynamicObject) -> ArcState {
-        let ann = obj.metadata.annotations.as_ref();
-        ArcState {
-            state: str_at(&obj.data, &["status", "state"])
-                .unwrap_or_default()
-                .to_string(),
-            generation: obj.metadata.generation.unwrap_or(0),
-            observed: i64_at(&obj.data, &["status", "observedGeneration"]),
-            credentials_generation: i64_at(
-                &obj.data,
-                &["spec", "update", "managedCredentialsGeneration"],
-            )
-            .unwrap_or(0),
-            last_action: ann.and_then(|a| a.get(ann::LAST_ACTION)).cloned(),
-            annotated_generation: ann
-                .and_then(|a| a.get(ann::GENERATION))
-                .and_then(|g| g.parse().ok()),
-            message: str_at(&obj.data, &["status", "message"]).map(str::to_string),
-        }
+/// The Arc backend (see [`crate::backend::Backend`]).
+pub struct Arc;
+
+impl crate::backend::Backend for Arc {
+    fn check(&self, _plan: &Plan) -> Result<()> {
+        Ok(())
     }
 
-    fn is(&self, state: &str) -> bool {
-        self.state.eq_ignore_ascii_case(state)
+    fn change<'a>(
+        &'a self,
+        session: &'a Session,
+        plan: &'a Plan,
+        _found: Option<DynamicObject>,
+        progress: &'a mut dyn Progress,
+    ) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(run(session, plan, progress))
     }
 
-    /// Whether the controller is still applying a change: Updating, or behind the spec.
-    // NB: Error while behind means the change failed and is over; rolling back is the remedy.
-    pub fn busy(&self) -> bool {
-        self.is("Updating")
-            || (!self.is("Error") && self.observed.is_some_and(|o| o < self.generation))
+    fn credentials(
+        &self,
+        target: &Target,
+        ns: &str,
+        db: &DbItem,
+        secret: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Credentials {
+        inspect::credentials(target, ns, db, secret, data)
+    }
+
+    fn status<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        target: &'a Target,
+        db: &'a DbItem,
+        _ops_ar: Option<&'a ApiResource>,
+        report: &'a mut StatusReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        report.arc = Some(inspect::status(target, &report.namespace, db));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn history<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _target: &'a Target,
+        _ops_ar: Option<&'a ApiResource>,
+        events: Vec<AuditRecord>,
+        report: &'a mut HistoryReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        // The plugin's Events are Arc's only record of its generation changes.
+        report.generations = events.into_iter().map(|r| r.entry).collect();
+        Box::pin(async { Ok(()) })
+    }
+
+    fn in_flight<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _kind: &'a Installed,
+        _scope: Option<&'a str>,
+        _dbs: &'a [DbItem],
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
+        // NB: Arc's in-flight change is on the object itself: see `credential_state`.
+        Box::pin(async { Ok(HashMap::new()) })
+    }
+
+    fn credential_state(
+        &self,
+        _engine: &EngineSpec,
+        db: &DbItem,
+        _secret: Option<&SecretSummary>,
+        _in_flight: Option<InFlight>,
+    ) -> CredentialState {
+        inspect::credential_state(db)
     }
 }
 
@@ -112,21 +150,17 @@ pub fn decide(plan: &Plan, s: &ArcState, follow_cmd: &str) -> Result<GenerationC
                     "{target} is neither Ready nor Error (state {state}); wait, or use --apply Always"
                 )));
             }
-            if s.last_action.as_deref() == Some(Action::Rollback.as_str())
-                && s.annotated_generation == Some(n)
-            {
-                return Err(Error::Refused(format!(
+            match s.rollback_to() {
+                Ok(to) => Ok(GenerationChange { from: n, to }),
+                Err(NoRollback::AlreadyRolledBack) => Err(Error::Refused(format!(
                     "{target} was already rolled back to generation {n}; only one step back is supported \
                      (rotate first to make a new generation: kubectl rotate auth {target} -n {})",
                     plan.namespace
-                )));
-            }
-            if n <= 0 {
-                return Err(Error::Refused(format!(
+                ))),
+                Err(NoRollback::NoPrevious) => Err(Error::Refused(format!(
                     "{target} has no previous credentials generation to roll back to (managedCredentialsGeneration is {n})"
-                )));
+                ))),
             }
-            Ok(GenerationChange { from: n, to: n - 1 })
         }
     }
 }
@@ -206,10 +240,12 @@ fn finished(
     Ok(false)
 }
 
-/// Rotates or rolls back an Arc instance.
-pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+/// Rotates or rolls back an Arc instance. `found` is the instance when a LIST already
+/// returned it; it is read again anyway, since the patch is guarded by its resourceVersion.
+async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+    let ctx = session.ctx();
     let engine = plan.target.engine;
-    let ar = discover(ctx, &[Wanted::engine(engine)]).await?.remove(0);
+    let ar = session.resolve(&[Wanted::engine(engine)]).await?.remove(0);
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &plan.namespace, &ar);
     let name = plan.target.name.as_str();
     let follow_cmd = format!(
@@ -219,16 +255,16 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
         plan.namespace
     );
 
-    let obj = get_target(&api, plan).await?;
+    let obj = get_target(&api, &plan.target, &plan.namespace).await?;
     let state = ArcState::read(&obj);
     let change = decide(plan, &state, &follow_cmd)?;
-    let request_id = super::random_id();
+    let request_id = crate::backend::random_id();
     let patch = build_patch(
         &obj,
         change,
         plan.action,
         &request_id,
-        &super::now_rfc3339(),
+        &crate::backend::now_rfc3339(),
     );
     let url = format!(
         "{} {}/{} ({}, application/json-patch+json)",
@@ -245,7 +281,8 @@ pub async fn run(ctx: &Ctx, plan: &Plan, progress: &mut dyn Progress) -> Result<
     if plan.dry_run == DryRun::Client {
         return Ok(Outcome::Preview {
             documents: vec![patch],
-            name: crate::output::object_name(engine.kind, engine.group, name),
+            name: object_name(engine.kind, engine.group, name),
+            request: None,
             requests: vec![format!("PATCH {url}")],
         });
     }
@@ -332,7 +369,7 @@ async fn write(
     let patch: json_patch::Patch =
         serde_json::from_value(patch).map_err(|e| Error::Unexpected(e.to_string()))?;
     let mut pp = PatchParams {
-        field_manager: Some("kubectl-rotate".into()),
+        field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
     pp.dry_run = plan.dry_run == DryRun::Server;
@@ -349,7 +386,7 @@ async fn write(
             Err(e) if status_code(&e) == Some(422) => {
                 // A failed `test` is 422 Invalid. Tell it from a real validation error by
                 // whether the object moved on since we read it.
-                let now = super::retry(|| api.get(name))
+                let now = retry(|| api.get(name))
                     .await
                     .map_err(|e| Error::api(format!("get {name}"), e))?;
                 return if now.metadata.resource_version != read_rv {
@@ -359,14 +396,14 @@ async fn write(
                 };
             }
             Err(e) if is_transient(&e) && !pp.dry_run && attempts < 4 => {
-                let now = super::retry(|| api.get(name))
+                let now = retry(|| api.get(name))
                     .await
                     .map_err(|e| Error::api(format!("get {name}"), e))?;
                 let ours = now
                     .metadata
                     .annotations
                     .as_ref()
-                    .and_then(|a| a.get(super::annotations::REQUEST_ID));
+                    .and_then(|a| a.get(ann::REQUEST_ID));
                 if ours.map(String::as_str) == Some(request_id) {
                     return Ok(now);
                 }

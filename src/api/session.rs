@@ -13,12 +13,12 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, WatchEvent, WatchPa
 use kube::discovery::Discovery;
 use tokio::sync::{watch, OnceCell};
 
-use super::{retry, Wanted};
+use super::discovery::{discover_plugin_groups, resolve, Wanted};
+use super::read::list_all_rv;
+use super::watch::watch_resilient;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
-
-/// The label every object the plugin creates carries; the shared watch selects on it.
-pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kubectl-rotate";
+use crate::model::MANAGED_BY_SELECTOR;
 
 /// Ops requests of one kind in one scope, as listed once for every target there.
 #[derive(Debug)]
@@ -75,13 +75,15 @@ impl Session {
     /// Discovery of the groups the plugin uses, run once (see [`discover`]).
     async fn discovery(&self) -> Result<&Discovery> {
         let client = self.ctx.client.clone();
-        self.discovery.get_or_try_init(|| discover(client)).await
+        self.discovery
+            .get_or_try_init(|| discover_plugin_groups(client))
+            .await
     }
 
     /// The served version of each wanted resource (the server's preferred one first).
     pub async fn resolve(&self, wanted: &[Wanted]) -> Result<Vec<ApiResource>> {
         let d = self.discovery().await?;
-        wanted.iter().map(|w| super::resolve(d, w)).collect()
+        wanted.iter().map(|w| resolve(d, w)).collect()
     }
 
     /// The ops requests of `ops_ar` in `ns` (or everywhere, in an all-namespaces session),
@@ -93,13 +95,9 @@ impl Session {
             lists.entry(key.clone()).or_default().clone()
         };
         let api = self.scoped_api(ops_ar, key.1.as_deref());
-        let what = match &key.1 {
-            Some(ns) => format!("{}.{} in {ns}", ops_ar.plural, ops_ar.group),
-            None => format!("{}.{} in all namespaces", ops_ar.plural, ops_ar.group),
-        };
         cell.get_or_try_init(|| async {
             let (items, resource_version) =
-                super::list_all_rv(&api, &ListParams::default(), &what).await?;
+                list_all_rv(&self.ctx, &api, &ListParams::default()).await?;
             Ok(Arc::new(OpsSnapshot {
                 items,
                 resource_version,
@@ -141,11 +139,7 @@ impl Session {
         let key = self.scope_key(ops_ar, &ns);
         let api = self.scoped_api(ops_ar, key.1.as_deref());
         let feed = hub.feed(key, || {
-            Feed::start(
-                api,
-                snapshot.resource_version.clone(),
-                self.ctx.watch_timeout_secs(),
-            )
+            Feed::start(self.ctx.clone(), api, snapshot.resource_version.clone())
         });
         let mut rx = feed.subscribe(&ns, &name);
         loop {
@@ -236,11 +230,11 @@ impl FeedState {
 }
 
 impl Feed {
-    fn start(api: Api<DynamicObject>, rv: String, timeout_secs: u32) -> Arc<Feed> {
+    fn start(ctx: Ctx, api: Api<DynamicObject>, rv: String) -> Arc<Feed> {
         let latest = Arc::new(Mutex::new(FeedState::default()));
         let state = latest.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = watch_loop(&api, rv, timeout_secs, &state).await {
+            if let Err(e) = watch_loop(&ctx, &api, rv, &state).await {
                 state
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -266,11 +260,12 @@ impl Feed {
 /// Watches the plugin's ops requests of one kind from `rv`, publishing every version;
 /// renews on timeouts, relists on 410 Gone and a few broken connections.
 async fn watch_loop(
+    ctx: &Ctx,
     api: &Api<DynamicObject>,
     rv: String,
-    timeout_secs: u32,
     state: &Mutex<FeedState>,
 ) -> Result<()> {
+    let timeout_secs = ctx.watch_timeout_secs();
     let what = api.resource_url().to_string();
     let params = || {
         WatchParams::default()
@@ -283,30 +278,9 @@ async fn watch_loop(
         }
         Ok(None::<std::convert::Infallible>)
     };
-    let what_ref = what.as_str();
     let relist = || async move {
         let lp = ListParams::default().labels(MANAGED_BY_SELECTOR);
-        super::list_all_rv(api, &lp, what_ref).await
+        list_all_rv(ctx, api, &lp).await
     };
-    match super::watch_resilient(api, params, rv, &what, on_event, relist).await? {}
-}
-
-/// Discovery of the groups the plugin uses (KubeDB, its ops requests, Arc SQL): the
-/// aggregated endpoint first (one request), per-group discovery on servers without it.
-pub async fn discover(client: kube::Client) -> Result<Discovery> {
-    use crate::engines::{ARC_SQL_GROUP, KUBEDB_GROUP, KUBEDB_OPS_GROUP};
-    let groups = [KUBEDB_GROUP, KUBEDB_OPS_GROUP, ARC_SQL_GROUP];
-    match Discovery::new(client.clone())
-        .filter(&groups)
-        .run_aggregated()
-        .await
-    {
-        // NB: a server without aggregated discovery answers /apis with a plain
-        // APIGroupList, which parses as an empty aggregated list: no group we
-        // want means "ask again the old way", not "nothing installed".
-        Ok(d) if d.groups().next().is_some() => Ok(d),
-        _ => retry(|| Discovery::new(client.clone()).filter(&groups).run())
-            .await
-            .map_err(|e| Error::api("discover the cluster's API groups", e)),
-    }
+    match watch_resilient(api, params, rv, &what, on_event, relist).await? {}
 }

@@ -1,0 +1,161 @@
+//! Following objects with watches that survive what long watches meet (server timeouts,
+//! bookmarks, 410 Gone, broken connections), and bounding a wait by `--timeout` and Ctrl-C.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, DynamicObject, WatchEvent, WatchParams};
+
+use super::{is_transient, retry};
+use crate::context::Ctx;
+use crate::error::{status_code, Error, Result};
+
+/// Watches `api` from `rv` until `on_event` returns `Some`, surviving what a long watch
+/// meets: server-side timeouts (renewed), bookmarks (move `rv` on), 410 Gone and up to five
+/// broken connections in a row (`relist` gives a fresh `(objects, rv)`, fed to `on_event`
+/// as MODIFIED). `what` names the watch in errors. Shared by single waits and bulk feeds.
+pub async fn watch_resilient<T, Relist, Fut>(
+    api: &Api<DynamicObject>,
+    params: impl Fn() -> WatchParams,
+    mut rv: String,
+    what: &str,
+    mut on_event: impl FnMut(WatchEvent<DynamicObject>) -> Result<Option<T>>,
+    mut relist: Relist,
+) -> Result<T>
+where
+    // NB: a plain closure returning a future, not an async closure: the bulk feed runs this
+    // in a spawned task, and async closures' futures are not provably Send there yet.
+    Relist: FnMut() -> Fut,
+    Fut: Future<Output = Result<(Vec<DynamicObject>, String)>>,
+{
+    let mut failures = 0u32;
+    loop {
+        let mut must_relist = false;
+        match api.watch(&params(), &rv).await {
+            Ok(stream) => {
+                let mut stream = stream.boxed();
+                loop {
+                    match stream.try_next().await {
+                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
+                        Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
+                            must_relist = true;
+                            break;
+                        }
+                        Ok(Some(WatchEvent::Error(status))) => {
+                            return Err(Error::api(
+                                format!("watch {what}"),
+                                kube::Error::Api(status),
+                            ));
+                        }
+                        Ok(Some(ev)) => {
+                            let obj = match &ev {
+                                WatchEvent::Added(o)
+                                | WatchEvent::Modified(o)
+                                | WatchEvent::Deleted(o) => o,
+                                _ => continue,
+                            };
+                            if !matches!(ev, WatchEvent::Deleted(_)) {
+                                failures = 0;
+                            }
+                            if let Some(v) = &obj.metadata.resource_version {
+                                rv = v.clone();
+                            }
+                            if let Some(done) = on_event(ev)? {
+                                return Ok(done);
+                            }
+                        }
+                        // The server closed the watch (timeoutSeconds): renew it.
+                        Ok(None) => break,
+                        Err(e) if is_transient(&e) && failures < 5 => {
+                            failures += 1;
+                            must_relist = true;
+                            break;
+                        }
+                        Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+                    }
+                }
+            }
+            Err(e) if status_code(&e) == Some(410) => must_relist = true,
+            Err(e) if is_transient(&e) && failures < 5 => {
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
+                must_relist = true;
+            }
+            Err(e) => return Err(Error::api(format!("watch {what}"), e)),
+        }
+        if must_relist {
+            // Our resourceVersion is too old or the stream broke: read afresh.
+            let (items, new_rv) = relist().await?;
+            rv = new_rv;
+            for obj in items {
+                if let Some(done) = on_event(WatchEvent::Modified(obj))? {
+                    return Ok(done);
+                }
+            }
+        }
+    }
+}
+
+/// Follows one object by name with a watch, from `start` (already evaluated by the caller
+/// or not), calling `step` on every new version until it returns `Some`. Survives watch
+/// timeouts, 410 Gone (re-read and re-watch) and a few broken connections.
+pub async fn follow<T>(
+    ctx: &Ctx,
+    api: &Api<DynamicObject>,
+    start: &DynamicObject,
+    mut step: impl FnMut(&DynamicObject) -> Result<Option<T>>,
+) -> Result<T> {
+    let name = start.metadata.name.clone().unwrap_or_default();
+    let what = format!("{}/{}", api.resource_url(), name);
+    if let Some(done) = step(start)? {
+        return Ok(done);
+    }
+    let rv = start.metadata.resource_version.clone().unwrap_or_default();
+    let params = || {
+        WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(ctx.watch_timeout_secs())
+    };
+    let on_event = |ev: WatchEvent<DynamicObject>| match ev {
+        // NB: filter by name here too, in case the server ignores fieldSelector.
+        WatchEvent::Added(obj) | WatchEvent::Modified(obj)
+            if obj.metadata.name.as_deref() == Some(name.as_str()) =>
+        {
+            step(&obj)
+        }
+        WatchEvent::Deleted(obj) if obj.metadata.name.as_deref() == Some(name.as_str()) => Err(
+            Error::Unexpected(format!("{what} was deleted while waiting for it")),
+        ),
+        _ => Ok(None),
+    };
+    let (name_ref, what_ref) = (name.as_str(), what.as_str());
+    let relist = || async move {
+        let obj = retry(|| api.get(name_ref))
+            .await
+            .map_err(|e| Error::api(format!("get {what_ref}"), e))?;
+        let rv = obj.metadata.resource_version.clone().unwrap_or_default();
+        Ok((vec![obj], rv))
+    };
+    watch_resilient(api, params, rv, &what, on_event, relist).await
+}
+
+/// Bounds a wait by `limit` and Ctrl-C. On either, the rotation goes on on the server and the
+/// error says how to follow it.
+pub async fn bounded<T>(
+    fut: impl Future<Output = Result<T>>,
+    limit: Duration,
+    waiting_for: String,
+    follow_cmd: String,
+) -> Result<T> {
+    // NB: `biased` polls the Ctrl-C branch first, so the handler is installed before the
+    // first progress line tells anyone we are waiting.
+    tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted { follow: follow_cmd }),
+        r = tokio::time::timeout(limit, fut) => match r {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout { after: limit, waiting_for, follow: follow_cmd }),
+        },
+    }
+}

@@ -1,0 +1,139 @@
+//! What the read verbs show of an Arc instance: the admin login and the credentials
+//! generation (`prev`), the generations and whether a rollback is allowed (`status`), the
+//! changes the plugin recorded (`history`), and a `list` row's credential state.
+
+use std::collections::BTreeMap;
+
+use super::decide;
+use crate::backend::{CredentialState, Credentials};
+use crate::cli::{ApplyPolicy, DryRun};
+use crate::creds::pair;
+use crate::model::annotations as ann;
+use crate::model::arc::ArcState;
+use crate::model::DbItem;
+use crate::plan::Plan;
+use crate::report::{Action, ArcView, GenerationPair, InFlight, PrevKept};
+use crate::target::Target;
+
+/// Whether `kubectl rotate rollback` would go ahead on an instance in `state`: the
+/// generation it would go back to, or why not. Asks the same rules a rollback obeys.
+pub fn rollback_check(target: &Target, ns: &str, state: &ArcState) -> Result<i64, String> {
+    let plan = Plan {
+        action: Action::Rollback,
+        target: target.clone(),
+        namespace: ns.to_string(),
+        apply: ApplyPolicy::IfReady,
+        wait: false,
+        timeout: None,
+        dry_run: DryRun::None,
+        credential: Default::default(),
+    };
+    let follow = format!(
+        "kubectl get {} {} -n {ns} -w",
+        target.engine.short(),
+        target.name
+    );
+    decide(&plan, state, &follow)
+        .map(|change| change.to)
+        .map_err(|e| e.to_string())
+}
+
+/// `prev`: the admin login as it is (a generation bump rotates service-managed credentials,
+/// not the admin login, so the login has no rotation time of its own) and the generations.
+pub fn credentials(
+    target: &Target,
+    ns: &str,
+    db: &DbItem,
+    secret: &str,
+    data: &BTreeMap<String, String>,
+) -> Credentials {
+    let state = db.arc_state();
+    Credentials {
+        credentials: pair(target.engine, secret, data, None).0,
+        generation: Some(GenerationPair {
+            current: state.credentials_generation,
+            previous: rollback_check(target, ns, &state).ok(),
+            changed_at: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+        }),
+        note: Some(
+            "Arc rotates service-managed credentials, not the admin login: rolling back goes \
+             to the previous managedCredentialsGeneration"
+                .into(),
+        ),
+    }
+}
+
+/// `status`: the generations, the state, and whether a rollback is still allowed.
+pub fn status(target: &Target, ns: &str, db: &DbItem) -> ArcView {
+    let state = db.arc_state();
+    let rollback = rollback_check(target, ns, &state);
+    ArcView {
+        credentials_generation: state.credentials_generation,
+        generation: state.generation,
+        observed_generation: state.observed,
+        state: state.state.clone(),
+        message: state.message.clone(),
+        in_flight: state.busy(),
+        rollback_allowed: rollback.is_ok(),
+        rollback_refused: rollback.err(),
+        last_action: state.last_action.clone(),
+        changed_at: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+    }
+}
+
+/// `list`: the plugin's own record of its last change; the generation tells the rest.
+pub fn credential_state(db: &DbItem) -> CredentialState {
+    let s = db.arc_state();
+    let prev_kept = if s.rollback_to().is_ok() {
+        PrevKept::Yes
+    } else {
+        PrevKept::No
+    };
+    let in_flight = s.busy().then(|| InFlight {
+        name: format!("generation {}", s.generation),
+        phase: if s.state.is_empty() {
+            "Unknown".into()
+        } else {
+            s.state.clone()
+        },
+    });
+    CredentialState {
+        last_rotated: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+        prev_kept,
+        in_flight,
+        credentials_generation: Some(s.credentials_generation),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::TargetArgs;
+
+    fn mi() -> Target {
+        Target::parse(&TargetArgs {
+            target: "sqlmi/mi".into(),
+            name: None,
+        })
+        .unwrap()
+    }
+
+    fn state(n: i64, last: Option<(&str, i64)>) -> ArcState {
+        ArcState::ready_for_test(n, last)
+    }
+
+    #[test]
+    fn a_rotated_instance_may_roll_back_one_generation() {
+        assert_eq!(
+            rollback_check(&mi(), "demo", &state(2, Some(("rotate", 2)))),
+            Ok(1)
+        );
+    }
+
+    #[test]
+    fn after_a_rollback_no_second_rollback_is_allowed() {
+        let why = rollback_check(&mi(), "demo", &state(1, Some(("rollback", 1)))).unwrap_err();
+        assert!(why.contains("only one step back"), "{why}");
+        assert!(rollback_check(&mi(), "demo", &state(0, None)).is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! What the read verbs show of a KubeDB database: the auth Secret's current and previous
+//! credentials (`prev`), the newest RotateAuth with its steps (`status`), every RotateAuth
+//! with who asked for it (`history`), and a `list` row's credential state and in-flight
+//! request. Requests are read with one paged LIST of the kind's ops requests.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kube::api::ApiResource;
+
+use crate::api::discovery::Installed;
+use crate::api::read::{collection_url, list_pages};
+use crate::audit::AuditRecord;
+use crate::backend::{CredentialState, Credentials};
+use crate::context::Ctx;
+use crate::creds::pair;
+use crate::engines::{EngineSpec, OpsSpec};
+use crate::error::Result;
+use crate::model::ops::{OpsItem, ROTATE_AUTH};
+use crate::model::secret::SecretSummary;
+use crate::model::DbItem;
+use crate::report::{HistoryRequest, InFlight, PrevKept, RequestView};
+use crate::target::Target;
+
+/// `prev`: the auth Secret's pair, rotated in at `status.authSecret.lastUpdateTimestamp`.
+pub fn credentials(
+    target: &Target,
+    ns: &str,
+    db: &DbItem,
+    secret: &str,
+    data: &BTreeMap<String, String>,
+) -> Credentials {
+    let (credentials, note) = pair(target.engine, secret, data, last_update(db));
+    Credentials {
+        credentials,
+        generation: None,
+        note: note.map(|n| format!("{n} (rotate with: kubectl rotate auth {target} -n {ns})")),
+    }
+}
+
+/// When KubeDB last changed the credentials: set at creation and at each rotation.
+fn last_update(db: &DbItem) -> Option<String> {
+    db.status
+        .auth_secret
+        .as_ref()
+        .and_then(|a| a.last_update_timestamp.clone())
+}
+
+/// Every RotateAuth for the target in the context's namespace, in the server's order.
+async fn rotate_auths(
+    ctx: &Ctx,
+    target: &Target,
+    ops: &OpsSpec,
+    ops_ar: &ApiResource,
+) -> Result<Vec<OpsItem>> {
+    let ns = ctx.namespace.as_str();
+    let mut items = Vec::new();
+    list_pages::<OpsItem>(ctx, &collection_url(ops_ar, Some(ns)), None, None, |o| {
+        if o.is_rotate_auth_for(ops, ns, &target.name) {
+            items.push(o);
+        }
+    })
+    .await?;
+    Ok(items)
+}
+
+/// `status`: the newest RotateAuth for the target, if any.
+pub async fn newest_request(
+    ctx: &Ctx,
+    target: &Target,
+    ops: &OpsSpec,
+    ops_ar: &ApiResource,
+) -> Result<Option<RequestView>> {
+    let newest = rotate_auths(ctx, target, ops, ops_ar)
+        .await?
+        .into_iter()
+        .max_by_key(OpsItem::age_key);
+    Ok(newest.map(|o| o.view(ops, jiff::Timestamp::now())))
+}
+
+/// `history`: every RotateAuth for the target, newest first, with who created it when the
+/// plugin recorded an Event for it.
+pub async fn requests(
+    ctx: &Ctx,
+    target: &Target,
+    ops: &OpsSpec,
+    ops_ar: &ApiResource,
+    events: Vec<AuditRecord>,
+) -> Result<Vec<HistoryRequest>> {
+    let mut items = rotate_auths(ctx, target, ops, ops_ar).await?;
+    let mut users: HashMap<String, String> = HashMap::new();
+    let mut at: HashMap<String, jiff::Timestamp> = HashMap::new();
+    for r in events {
+        if let Some(req) = r.request {
+            at.extend(r.at.map(|t| (req.clone(), t)));
+            users.insert(req, r.entry.user);
+        }
+    }
+    // NB: creation times have whole seconds; a rotation and the rollback right after it
+    // often share one. The plugin's own Events order those precisely.
+    items.sort_by_cached_key(|o| {
+        let (created, name) = o.age_key();
+        std::cmp::Reverse((created, at.get(&o.metadata.name).copied(), name))
+    });
+    let now = jiff::Timestamp::now();
+    Ok(items
+        .iter()
+        .map(|o| HistoryRequest {
+            request: o.view(ops, now),
+            user: users.get(&o.metadata.name).cloned(),
+        })
+        .collect())
+}
+
+/// `list`: the newest RotateAuth still in flight for each listed database of one kind, from
+/// one paged LIST of the kind's ops requests (none when nothing was listed).
+pub async fn in_flight(
+    ctx: &Ctx,
+    kind: &Installed,
+    scope: Option<&str>,
+    dbs: &[DbItem],
+) -> Result<HashMap<(String, String), InFlight>> {
+    let Some(ops_ar) = kind.ops_ar.as_ref().filter(|_| !dbs.is_empty()) else {
+        return Ok(HashMap::new());
+    };
+    let names: BTreeSet<(&str, &str)> = dbs
+        .iter()
+        .map(|d| (d.metadata.namespace.as_str(), d.metadata.name.as_str()))
+        .collect();
+    let mut newest: HashMap<(String, String), OpsItem> = HashMap::new();
+    list_pages::<OpsItem>(ctx, &collection_url(ops_ar, scope), None, None, |o| {
+        let Some(db) = o.target() else { return };
+        let key = (o.metadata.namespace.clone(), db.to_string());
+        if o.spec.type_ == ROTATE_AUTH
+            && o.in_flight()
+            && names.contains(&(key.0.as_str(), key.1.as_str()))
+            && newest.get(&key).is_none_or(|n| o.age_key() > n.age_key())
+        {
+            newest.insert(key, o);
+        }
+    })
+    .await?;
+    Ok(newest
+        .into_iter()
+        .map(|(k, o)| {
+            let flight = InFlight {
+                phase: o.phase(),
+                name: o.metadata.name,
+            };
+            (k, flight)
+        })
+        .collect())
+}
+
+/// `list`: the last update (else the auth Secret's creation), and whether the auth Secret
+/// keeps a previous credential, from its key names.
+pub fn credential_state(
+    engine: &EngineSpec,
+    db: &DbItem,
+    secret: Option<&SecretSummary>,
+    in_flight: Option<InFlight>,
+) -> CredentialState {
+    let prev_kept = match secret {
+        None => PrevKept::Unknown,
+        Some(s) => match s.keeps_previous(engine.prev) {
+            Some(true) => PrevKept::Yes,
+            Some(false) => PrevKept::No,
+            None => PrevKept::NotKept,
+        },
+    };
+    CredentialState {
+        last_rotated: last_update(db)
+            .or_else(|| secret.and_then(|s| s.metadata.creation_timestamp.clone())),
+        prev_kept,
+        in_flight,
+        credentials_generation: None,
+    }
+}

@@ -1,0 +1,395 @@
+//! KubeDB: a rotation is a `<Kind>OpsRequest` of type `RotateAuth`; a rollback is a
+//! basic-auth Secret made from the auth Secret's previous credential plus a RotateAuth that
+//! uses it. One generic backend driven by the engine table: the request model
+//! ([`request`]), where the credential comes from ([`credential`]), the read verbs'
+//! views ([`inspect`]), and here the orchestration of one rotation.
+//!
+//! The ops request's name is derived from what it acts on (database uid, the auth Secret's
+//! last update, the source Secret, the action), so a retried create collides with the
+//! first one (409 AlreadyExists) and is adopted instead of starting a second rotation.
+
+pub mod credential;
+pub mod inspect;
+pub mod request;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+
+use self::credential::{
+    create_credential_secret, credential_source, last_update_stamp, redacted, Source,
+};
+use self::request::{
+    build_request, check_preconditions, create_request, follow_command, new_conditions,
+    request_name,
+};
+use crate::api::discovery::{Installed, Wanted};
+use crate::api::read::get_target;
+use crate::api::session::Session;
+use crate::api::watch::{bounded, follow};
+use crate::audit::AuditRecord;
+use crate::backend::{CredentialState, Credentials};
+use crate::cli::DryRun;
+use crate::context::Ctx;
+use crate::engines::{EngineSpec, OpsSpec, KUBEDB_OPS_GROUP};
+use crate::error::{status_code, Error, Result};
+use crate::model::ops::{is_terminal, OpsItem};
+use crate::model::secret::SecretSummary;
+use crate::model::{DbItem, MANAGER};
+use crate::plan::Plan;
+use crate::report::{
+    object_name, HistoryReport, InFlight, Outcome, Progress, ProgressEvent, RequestRef, Rotation,
+    StatusReport,
+};
+use crate::target::Target;
+
+/// The KubeDB backend (see [`crate::backend::Backend`]).
+pub struct KubeDb;
+
+/// The server-side objects one run works with.
+pub struct Apis {
+    pub db: Api<DynamicObject>,
+    pub ops: Api<DynamicObject>,
+    pub secrets: Api<Secret>,
+    pub db_ar: ApiResource,
+    pub ops_ar: ApiResource,
+}
+
+/// Rotates or rolls back a KubeDB database within a session (shared with other targets, or
+/// of its own):
+/// resolve, check, decide the credential's source, then create (or preview) and
+/// optionally follow the ops request. `db` is the database when the caller already
+/// listed it (bulk selections), saving a GET.
+async fn run_in(
+    session: &Session,
+    plan: &Plan,
+    db: Option<DynamicObject>,
+    progress: &mut dyn Progress,
+) -> Result<Outcome> {
+    let ctx = session.ctx();
+    let engine = plan.target.engine;
+    let ops = engine
+        .ops()
+        .ok_or_else(|| Error::Unexpected(format!("{} has no ops request", engine.kind)))?;
+    let mut ars = session.resolve(&Wanted::engine_and_ops(engine)).await?;
+    let ns = plan.namespace.as_str();
+    let (ops_ar, db_ar) = (ars.remove(1), ars.remove(0));
+    let apis = Apis {
+        db: Api::namespaced_with(ctx.client.clone(), ns, &db_ar),
+        ops: Api::namespaced_with(ctx.client.clone(), ns, &ops_ar),
+        secrets: Api::namespaced(ctx.client.clone(), ns),
+        db_ar,
+        ops_ar,
+    };
+    let db_name = plan.target.name.as_str();
+
+    // Everything is checked before the first write.
+    let db = match db {
+        Some(db) => db,
+        None => get_target(&apis.db, &plan.target, ns).await?,
+    };
+    let item = DbItem::from_dynamic(&db);
+    let existing = session.ops_snapshot(&apis.ops_ar, ns).await?;
+    check_preconditions(plan, ops, &item, &existing.items)?;
+    // NB: a KubeDB database always has an auth Secret name (spec or the engine's default).
+    let auth_name = item.credential_secret(engine).unwrap_or_default();
+    // What the request's name is derived from: these change whenever the credentials do.
+    let stamp = last_update_stamp(&item, &apis.secrets, &auth_name).await?;
+    let uid = db.metadata.uid.clone().unwrap_or_default();
+    let source = credential_source(plan, &apis, &db, &auth_name, &[&uid, &stamp]).await?;
+    let name_for = |attempt| {
+        request_name(
+            db_name,
+            plan.action,
+            &[&uid, &stamp, &source.name_input],
+            attempt,
+        )
+    };
+
+    if plan.dry_run == DryRun::Client {
+        return preview(plan, ops, &apis.ops_ar, &name_for(0), &source);
+    }
+
+    let mut rotation = Rotation::new(ns, engine, db_name, plan.action);
+    rotation.secret = source.secret_ref.clone();
+    rotation.dry_run = plan.dry_run;
+    let pp = PostParams {
+        dry_run: plan.dry_run == DryRun::Server,
+        field_manager: Some(MANAGER.into()),
+    };
+    if let Some(secret) = &source.new_secret {
+        create_credential_secret(&apis.secrets, &pp, plan, secret).await?;
+    }
+    let started = Instant::now();
+    let secret_ref = source.secret_ref.as_deref();
+    let (created, adopted) = match create_request(
+        &apis.ops,
+        &pp,
+        &apis.ops_ar,
+        ops,
+        plan,
+        &name_for,
+        secret_ref,
+    )
+    .await
+    {
+        Ok(c) => c,
+        // NB: in a server dry run the new Secret was not saved, so KubeDB's webhook,
+        // which checks that the referenced Secret exists, refuses the ops request. All
+        // else was checked; say so rather than fail.
+        Err(Error::Api { source: e, .. })
+            if plan.dry_run == DryRun::Server
+                && source.new_secret.is_some()
+                && matches!(status_code(&e), Some(400 | 403 | 404 | 422))
+                && e.to_string().contains(secret_ref.unwrap_or("\u{0}")) =>
+        {
+            progress.warn(&format!(
+                "server dry run: the ops request's admission check could not see Secret {} \
+                     (a dry run does not save it); the Secret itself was accepted",
+                secret_ref.unwrap_or_default()
+            ));
+            rotation.request = Some(request_ref(ops, name_for(0)));
+            rotation.phase = "Pending".into();
+            return Ok(Outcome::Done {
+                rotation,
+                follow: None,
+            });
+        }
+        Err(e) => {
+            // Leave nothing behind: the Secret made for this request is of no use without it.
+            if let (Some(name), DryRun::None) = (
+                source
+                    .new_secret
+                    .as_ref()
+                    .and_then(|s| s.metadata.name.clone()),
+                plan.dry_run,
+            ) {
+                let _ = apis.secrets.delete(&name, &Default::default()).await;
+            }
+            return Err(e);
+        }
+    };
+    let request_name = created.metadata.name.clone().unwrap_or_default();
+    rotation.request = Some(request_ref(ops, request_name.clone()));
+    if plan.dry_run == DryRun::None {
+        progress.event(&ProgressEvent::Submitted(request_ref(
+            ops,
+            request_name.clone(),
+        )));
+    }
+    rotation.adopted = adopted;
+    rotation.phase = OpsItem::from_dynamic(&created).phase();
+    if adopted {
+        progress.warn(&format!(
+            "{} {request_name} already existed with the same spec (an earlier attempt of this \
+             command); following it instead of creating another",
+            ops.kind
+        ));
+    }
+    if plan.dry_run == DryRun::Server {
+        return Ok(Outcome::Done {
+            rotation,
+            follow: None,
+        });
+    }
+    if !adopted {
+        crate::audit::record(
+            ctx,
+            &db,
+            &apis.db_ar,
+            plan.action,
+            crate::audit::Detail::Request(request_name.clone()),
+            progress,
+        )
+        .await;
+    }
+    if !plan.wait {
+        let follow = Some(follow_command(ops, &request_name, ns));
+        return Ok(Outcome::Done { rotation, follow });
+    }
+
+    let finished = wait_for(session, &apis, ops, plan, &created, progress).await?;
+    rotation.duration_seconds = Some(started.elapsed().as_secs_f64());
+    let finished = OpsItem::from_dynamic(&finished);
+    rotation.phase = finished.phase();
+    if rotation.phase != "Successful" {
+        return Err(Error::RotationFailed {
+            request: format!("{} {request_name}", ops.kind.to_ascii_lowercase()),
+            phase: rotation.phase,
+            reason: finished.failure_reason(),
+        });
+    }
+    rotation.message = finished.last_message();
+    Ok(Outcome::Done {
+        rotation,
+        follow: None,
+    })
+}
+
+fn request_ref(ops: &OpsSpec, name: String) -> RequestRef {
+    RequestRef {
+        kind: ops.kind.into(),
+        group: KUBEDB_OPS_GROUP.into(),
+        name,
+    }
+}
+
+/// `--dry-run=client`: what would be sent, Secret values redacted (pure).
+fn preview(
+    plan: &Plan,
+    ops: &OpsSpec,
+    ops_ar: &ApiResource,
+    name: &str,
+    source: &Source,
+) -> Result<Outcome> {
+    let ns = plan.namespace.as_str();
+    let request = build_request(ops_ar, ops, plan, name, source.secret_ref.as_deref());
+    let mut documents = Vec::new();
+    let mut requests = Vec::new();
+    if let Some(s) = &source.new_secret {
+        documents.push(redacted(s));
+        requests.push(format!(
+            "POST secrets {ns}/{} (values shown as ********: {})",
+            s.metadata.name.as_deref().unwrap_or_default(),
+            source.describe
+        ));
+    }
+    documents.push(serde_json::to_value(&request).map_err(|e| Error::Unexpected(e.to_string()))?);
+    requests.push(format!(
+        "POST {}.{KUBEDB_OPS_GROUP} {ns}/{name} ({})",
+        ops.plural, ops_ar.version
+    ));
+    Ok(Outcome::Preview {
+        documents,
+        name: object_name(ops.kind, KUBEDB_OPS_GROUP, name),
+        request: Some(request_ref(ops, name.to_string())),
+        requests,
+    })
+}
+
+/// Follows an ops request to a final phase, reporting each new condition and phase once:
+/// through the session's shared watch with many targets, else with a watch of its own.
+async fn wait_for(
+    session: &Session,
+    apis: &Apis,
+    ops: &OpsSpec,
+    plan: &Plan,
+    created: &DynamicObject,
+    progress: &mut dyn Progress,
+) -> Result<DynamicObject> {
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let mut seen = HashSet::new();
+    let mut last_phase = String::new();
+    let step = |o: &DynamicObject| {
+        let item = OpsItem::from_dynamic(o);
+        let phase = item.phase();
+        for e in new_conditions(&item, &mut seen) {
+            progress.event(&e);
+        }
+        if phase != last_phase {
+            last_phase = phase.clone();
+            progress.event(&ProgressEvent::Phase {
+                object: name.clone(),
+                phase: phase.clone(),
+                detail: None,
+            });
+        }
+        Ok(is_terminal(&phase).then(|| o.clone()))
+    };
+    let watching = async {
+        if session.shared_watch() {
+            session.follow_shared(&apis.ops_ar, created, step).await
+        } else {
+            follow(session.ctx(), &apis.ops, created, step).await
+        }
+    };
+    bounded(
+        watching,
+        plan.wait_bound(),
+        format!("{} {name}", ops.kind.to_ascii_lowercase()),
+        follow_command(ops, &name, &plan.namespace),
+    )
+    .await
+}
+
+impl crate::backend::Backend for KubeDb {
+    fn check(&self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
+
+    fn change<'a>(
+        &'a self,
+        session: &'a Session,
+        plan: &'a Plan,
+        found: Option<DynamicObject>,
+        progress: &'a mut dyn Progress,
+    ) -> BoxFuture<'a, Result<Outcome>> {
+        Box::pin(run_in(session, plan, found, progress))
+    }
+
+    fn credentials(
+        &self,
+        target: &Target,
+        ns: &str,
+        db: &DbItem,
+        secret: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Credentials {
+        inspect::credentials(target, ns, db, secret, data)
+    }
+
+    fn status<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        target: &'a Target,
+        _db: &'a DbItem,
+        ops_ar: Option<&'a ApiResource>,
+        report: &'a mut StatusReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
+                report.request = inspect::newest_request(ctx, target, ops, ops_ar).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn history<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        target: &'a Target,
+        ops_ar: Option<&'a ApiResource>,
+        events: Vec<AuditRecord>,
+        report: &'a mut HistoryReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
+                report.requests = inspect::requests(ctx, target, ops, ops_ar, events).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn in_flight<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        kind: &'a Installed,
+        scope: Option<&'a str>,
+        dbs: &'a [DbItem],
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
+        Box::pin(inspect::in_flight(ctx, kind, scope, dbs))
+    }
+
+    fn credential_state(
+        &self,
+        engine: &EngineSpec,
+        db: &DbItem,
+        secret: Option<&SecretSummary>,
+        in_flight: Option<InFlight>,
+    ) -> CredentialState {
+        inspect::credential_state(engine, db, secret, in_flight)
+    }
+}

@@ -1,0 +1,487 @@
+//! What the verbs return: data for `output/` to print. Nothing here holds a secret value
+//! except [`CredentialView::password`], a [`Password`](crate::creds::Password) that prints
+//! masked.
+
+use serde::Serialize;
+
+use crate::cli::DryRun;
+pub use crate::creds::{CredentialView, Role};
+use crate::engines::EngineSpec;
+pub use crate::plan::Action;
+use crate::tls::Expiry;
+
+/// `apiVersion` of everything the plugin prints as JSON or YAML.
+pub const API_VERSION: &str = "rotate.kubectl.dev/v1alpha1";
+
+/// `kind.group/name`, as `kubectl get -o name` prints it.
+pub fn object_name(kind: &str, group: &str, name: &str) -> String {
+    if group.is_empty() {
+        format!("{}/{}", kind.to_ascii_lowercase(), name)
+    } else {
+        format!("{}.{}/{}", kind.to_ascii_lowercase(), group, name)
+    }
+}
+
+/// The object the server works on for a rotation (KubeDB's ops request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestRef {
+    /// e.g. `PostgresOpsRequest`.
+    pub kind: String,
+    /// e.g. `ops.kubedb.com`.
+    pub group: String,
+    /// The ops request's name.
+    pub name: String,
+}
+
+/// A change of Arc's `managedCredentialsGeneration`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct GenerationChange {
+    /// Before.
+    pub from: i64,
+    /// After.
+    pub to: i64,
+}
+
+/// The result of `auth` or `rollback`: printed as a table row, JSON, YAML or a name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    /// Always `rotate.kubectl.dev/v1alpha1`, so `-o json` output is self-describing.
+    pub api_version: &'static str,
+    /// Always `Rotation`.
+    pub kind: &'static str,
+    /// The target's namespace.
+    pub namespace: String,
+    /// The target's kind, e.g. `Postgres`.
+    pub target_kind: String,
+    /// The target's API group, e.g. `kubedb.com`.
+    pub target_group: String,
+    /// The target's name.
+    pub name: String,
+    /// rotate or rollback.
+    pub action: Action,
+    /// The ops request (KubeDB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestRef>,
+    /// The generation change (Arc).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<GenerationChange>,
+    /// The Secret the new credential comes from (`--secret`, or the rollback Secret); a name only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Pending, Progressing, Successful, Failed, Skipped (KubeDB); Submitted, Ready (Arc).
+    pub phase: String,
+    /// Whether an existing identical request was adopted instead of creating a new one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+    /// Whether this was a dry run.
+    #[serde(skip_serializing_if = "is_none_dry_run")]
+    pub dry_run: DryRun,
+    /// Seconds from the write to the end, with --wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// The last message from the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn is_none_dry_run(d: &DryRun) -> bool {
+    *d == DryRun::None
+}
+
+impl Rotation {
+    /// A rotation of the engine's `namespace/name`, phase to be filled in.
+    pub fn new(namespace: &str, engine: &EngineSpec, name: &str, action: Action) -> Rotation {
+        Rotation {
+            api_version: API_VERSION,
+            kind: "Rotation",
+            namespace: namespace.into(),
+            target_kind: engine.kind.into(),
+            target_group: engine.group.into(),
+            name: name.into(),
+            action,
+            request: None,
+            generation: None,
+            secret: None,
+            phase: String::new(),
+            adopted: false,
+            dry_run: DryRun::None,
+            duration_seconds: None,
+            message: None,
+        }
+    }
+}
+
+/// What a verb hands to `output/`.
+// NB: one value per process run, so the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The change was made (or checked by the server, with --dry-run=server).
+    Done {
+        /// The result.
+        rotation: Rotation,
+        /// A command that follows the rotation (printed on stderr when not waiting).
+        follow: Option<String>,
+    },
+    /// `--dry-run=client`: the objects or patches that would be sent, secret values redacted.
+    Preview {
+        /// What would be sent, in order.
+        documents: Vec<serde_json::Value>,
+        /// `kind.group/name` of the main object.
+        name: String,
+        /// The ops request that would be created, if the backend creates one.
+        request: Option<RequestRef>,
+        /// One line per request, e.g. `PATCH sqlmanagedinstances.sql.arcdata.microsoft.com demo/x (json-patch)`.
+        requests: Vec<String>,
+    },
+    /// Several targets (names, `-l`, `--all`, `-A`): a summary of each.
+    Bulk(BulkReport),
+}
+
+/// The result of a command with several targets: one row each, failures included.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BulkReport {
+    /// One row per target, in a stable order (namespace, kind, name). A failed target's
+    /// row says why in `message`.
+    pub rows: Vec<Rotation>,
+    /// The exit code of each failed row, for the command's own exit code.
+    pub failed: Vec<u8>,
+    /// `--dry-run=client`: every document that would be sent, secret values redacted.
+    pub documents: Vec<serde_json::Value>,
+    /// `--dry-run=client`: one line per request that would be sent.
+    pub requests: Vec<String>,
+}
+
+/// A step seen while carrying out or following a rotation, for live progress on stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// The server holds the ops request now: created, or an identical one adopted. Not
+    /// printed; it tells a caller which request a target's rotation is, even when the
+    /// rotation then fails or the wait is cut short.
+    Submitted(RequestRef),
+    /// A new or changed condition on an ops request.
+    Condition {
+        /// The ops request's name.
+        request: String,
+        /// The condition type, e.g. `UpdateCredential`.
+        type_: String,
+        /// `True`, `False`, `Unknown`.
+        status: String,
+        /// Its message.
+        message: String,
+    },
+    /// A new phase of an ops request, or state of an Arc instance.
+    Phase {
+        /// Whose.
+        object: String,
+        /// The phase or state.
+        phase: String,
+        /// Extra detail (e.g. generations).
+        detail: Option<String>,
+    },
+}
+
+/// Where verbs report progress; implemented in `output/` (stderr) and by tests.
+pub trait Progress: Send {
+    /// Reports one step.
+    fn event(&mut self, event: &ProgressEvent);
+    /// Reports a warning that does not stop the command.
+    fn warn(&mut self, message: &str);
+    /// Reports a plain line: what the command is doing now.
+    fn note(&mut self, line: &str);
+}
+
+/// Arc's service-managed credentials generation, current and previous.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationPair {
+    /// `spec.update.managedCredentialsGeneration` (missing = 0).
+    pub current: i64,
+    /// The generation a rollback would go back to, if one is allowed.
+    pub previous: Option<i64>,
+    /// When the plugin last changed it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+}
+
+/// What `prev` returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrevReport {
+    /// The target's namespace.
+    pub namespace: String,
+    /// e.g. `Postgres`.
+    pub target_kind: String,
+    /// The API group.
+    pub target_group: String,
+    /// The target's name.
+    pub name: String,
+    /// Current first, then previous.
+    pub credentials: Vec<CredentialView>,
+    /// Arc only.
+    pub generation: Option<GenerationPair>,
+    /// Why there is no previous credential, when there is none.
+    pub note: Option<String>,
+}
+
+/// One step of a rotation (a condition of the ops request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepView {
+    /// The condition type, e.g. `UpdateCredential`.
+    pub step: String,
+    /// True, False, Unknown.
+    pub status: String,
+    /// Its lastTransitionTime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Its message.
+    pub message: String,
+}
+
+/// The newest RotateAuth request of a KubeDB database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    /// e.g. `PostgresOpsRequest`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its phase (a missing phase is Pending).
+    pub phase: String,
+    /// `generated`, or `secret <name>`.
+    pub source: String,
+    /// creationTimestamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Seconds from creation to the last step (finished requests) or to now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    /// Why it failed or was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its steps, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepView>,
+}
+
+/// An Arc instance's state as `status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArcView {
+    /// `spec.update.managedCredentialsGeneration` (missing = 0).
+    pub credentials_generation: i64,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `status.observedGeneration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `status.state`.
+    pub state: String,
+    /// `status.message`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Whether the controller is still applying a change.
+    pub in_flight: bool,
+    /// Whether `kubectl rotate rollback` would go ahead now.
+    pub rollback_allowed: bool,
+    /// Why not, when it would not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_refused: Option<String>,
+    /// What the plugin last did (`rotate`/`rollback`) and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_action: Option<String>,
+    /// When the plugin last changed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+}
+
+/// What `status` returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// Always [`API_VERSION`].
+    pub api_version: &'static str,
+    /// Always `RotationStatus`.
+    pub kind: &'static str,
+    /// The target's namespace.
+    pub namespace: String,
+    /// e.g. `Postgres`.
+    pub target_kind: String,
+    /// The API group.
+    pub target_group: String,
+    /// The target's name.
+    pub name: String,
+    /// KubeDB's `status.phase`, or Arc's `status.state`.
+    pub phase: String,
+    /// KubeDB: the newest RotateAuth, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestView>,
+    /// Arc.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arc: Option<ArcView>,
+    /// The earliest expiry of the certificates in `spec.tls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Expiry>,
+}
+
+/// One recorded change of an Arc instance, read back from the plugin's Events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationEntry {
+    /// `rotate` or `rollback`.
+    pub action: String,
+    /// Generation before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<i64>,
+    /// Generation after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<i64>,
+    /// Who (the kubeconfig context's user).
+    pub user: String,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The Event's message.
+    pub message: String,
+}
+
+/// What `history` returns: requests (KubeDB) or recorded generations (Arc), newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryReport {
+    /// Always [`API_VERSION`].
+    pub api_version: &'static str,
+    /// Always `RotationHistory`.
+    pub kind: &'static str,
+    /// The target's namespace.
+    pub namespace: String,
+    /// e.g. `Postgres`.
+    pub target_kind: String,
+    /// The target's name.
+    pub name: String,
+    /// KubeDB: every RotateAuth for the database, newest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<HistoryRequest>,
+    /// Arc: every change the plugin recorded, newest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generations: Vec<GenerationEntry>,
+    /// Problems that did not stop the command (printed on stderr).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// One RotateAuth of `history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRequest {
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestView,
+    /// Who created it, when the plugin recorded an Event for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Whether a database keeps a previous credential to roll back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PrevKept {
+    /// Yes: a rollback has something to go back to.
+    Yes,
+    /// Not now (never rotated, or already rolled back).
+    No,
+    /// The engine keeps none (Qdrant).
+    NotKept,
+    /// The auth Secret could not be read.
+    Unknown,
+}
+
+impl PrevKept {
+    /// The table cell.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrevKept::Yes => "yes",
+            PrevKept::No => "no",
+            PrevKept::NotKept => "n/a",
+            PrevKept::Unknown => "unknown",
+        }
+    }
+}
+
+/// A rotation still running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InFlight {
+    /// The ops request (KubeDB) or `generation N` (Arc).
+    pub name: String,
+    /// Its phase or state.
+    pub phase: String,
+}
+
+/// One database of `list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialRow {
+    /// Namespace.
+    pub namespace: String,
+    /// e.g. `Postgres`.
+    #[serde(rename = "targetKind")]
+    pub kind: &'static str,
+    /// The API group.
+    #[serde(rename = "targetGroup")]
+    pub group: &'static str,
+    /// Name.
+    pub name: String,
+    /// KubeDB `status.phase`, Arc `status.state`.
+    pub phase: String,
+    /// The auth (KubeDB) or admin login (Arc) Secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// When the credentials last changed, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rotated: Option<String>,
+    /// Seconds since then (since creation when never rotated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_age_seconds: Option<i64>,
+    /// Whether a previous credential is kept.
+    pub prev_kept: PrevKept,
+    /// The rotation still running, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<InFlight>,
+    /// Arc: managedCredentialsGeneration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_generation: Option<i64>,
+    /// The earliest certificate expiry of `spec.tls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_expiry: Option<Expiry>,
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// A progress sink that keeps what it is told, for tests.
+    #[derive(Default)]
+    pub struct Recorder {
+        /// Every event, in order.
+        pub events: Vec<ProgressEvent>,
+        /// Every warning.
+        pub warnings: Vec<String>,
+        /// Every note.
+        pub notes: Vec<String>,
+    }
+
+    impl Progress for Recorder {
+        fn event(&mut self, event: &ProgressEvent) {
+            self.events.push(event.clone());
+        }
+        fn warn(&mut self, message: &str) {
+            self.warnings.push(message.to_string());
+        }
+        fn note(&mut self, line: &str) {
+            self.notes.push(line.to_string());
+        }
+    }
+}
