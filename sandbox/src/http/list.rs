@@ -106,47 +106,13 @@ pub(super) fn list(shared: &Arc<Shared>, t: &Target, query: &Query, table: bool)
     ))
 }
 
-/// Kubernetes' HumanDuration, as the Age column shows it.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
-    if s < 120 {
-        format!("{s}s")
-    } else if m < 10 {
-        if s % 60 == 0 {
-            format!("{m}m")
-        } else {
-            format!("{m}m{}s", s % 60)
-        }
-    } else if m < 180 {
-        format!("{m}m")
-    } else if h < 8 {
-        if m % 60 == 0 {
-            format!("{h}h")
-        } else {
-            format!("{h}h{}m", m % 60)
-        }
-    } else if h < 48 {
-        format!("{h}h")
-    } else if h < 24 * 8 {
-        if h % 24 == 0 {
-            format!("{d}d")
-        } else {
-            format!("{d}d{}h", h % 24)
-        }
-    } else if h < 24 * 365 * 2 {
-        format!("{d}d")
-    } else {
-        format!("{}y", d / 365)
-    }
-}
-
 fn age_of(obj: &Value) -> Value {
     let Some(ts) = obj["metadata"]["creationTimestamp"].as_str() else {
         return json!("<unknown>");
     };
     match ts.parse::<jiff::Timestamp>() {
-        Ok(t) => json!(human_duration(
+        // The same formatter the plugin prints ages with: kubectl's HumanDuration.
+        Ok(t) => json!(rotate_duration::human_secs(
             jiff::Timestamp::now().as_second() - t.as_second()
         )),
         Err(_) => json!("<unknown>"),
@@ -193,17 +159,4 @@ pub(super) fn to_table(def: &ResourceDef, items: &[Value], query: &Query, rv: u6
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": cols, "rows": rows})
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_duration;
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        assert_eq!(human_duration(5), "5s");
-        assert_eq!(human_duration(150), "2m30s");
-        assert_eq!(human_duration(3600 * 5 + 60), "5h1m");
-        assert_eq!(human_duration(86400 * 3), "3d");
-    }
 }

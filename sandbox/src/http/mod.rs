@@ -9,8 +9,6 @@ mod discovery;
 mod list;
 mod watch;
 
-pub use list::human_duration;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 
