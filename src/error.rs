@@ -201,9 +201,13 @@ pub enum Error {
         kind: String,
     },
 
-    /// Writing output failed.
-    #[error("cannot write output: {0}")]
+    /// Reading stdin or writing stdout or stderr failed.
+    #[error("cannot read input or write output: {0}")]
     Io(#[from] std::io::Error),
+
+    /// The async runtime the plugin runs on could not start (threads, the OS's limits).
+    #[error("cannot start the plugin's async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 fn with_hint(h: &Option<String>) -> String {
@@ -235,7 +239,8 @@ impl Error {
             | Error::Unexpected(_)
             | Error::Stale { .. }
             | Error::LoginError(_)
-            | Error::Io(_) => 1,
+            | Error::Io(_)
+            | Error::Runtime(_) => 1,
         }
     }
 

@@ -137,6 +137,18 @@ fn console<'a>(format: cli::Format, io: &'a mut Io<'_>) -> Console<'a> {
     Console::new(format, &mut *io.out, &mut *io.err, stdin)
 }
 
+/// Runs a parsed command line and returns its exit code, an error printed the way kubectl
+/// prints them (`error: ...` on stderr).
+pub async fn run_to_exit_code(cli: Cli, io: &mut Io<'_>) -> u8 {
+    match run(cli, io).await {
+        Ok(()) => 0,
+        Err(e) => {
+            output::print_error(io.err, &e);
+            e.exit_code()
+        }
+    }
+}
+
 /// Runs a parsed command line on the process's streams and returns the exit code.
 pub async fn main(cli: Cli) -> u8 {
     use std::io::IsTerminal;
@@ -150,11 +162,5 @@ pub async fn main(cli: Cli) -> u8 {
         stdin: &mut stdin,
         stdin_is_terminal,
     };
-    match run(cli, &mut io).await {
-        Ok(()) => 0,
-        Err(e) => {
-            output::print_error(io.err, &e);
-            e.exit_code()
-        }
-    }
+    run_to_exit_code(cli, &mut io).await
 }

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Err(e) => {
             kubectl_rotate::output::print_error(
                 &mut std::io::stderr(),
-                &kubectl_rotate::Error::Io(e),
+                &kubectl_rotate::Error::Runtime(e),
             );
             return ExitCode::from(1);
         }
