@@ -30,15 +30,6 @@ fn rows_in_phase(table: &str, phase: &str) -> usize {
         .count()
 }
 
-fn ops_count(env: &Env) -> usize {
-    let reg = &env.sb.shared().registry;
-    reg.defs
-        .iter()
-        .filter(|d| d.group == "ops.kubedb.com")
-        .map(|d| env.sb.store().count(d))
-        .sum()
-}
-
 #[test]
 fn several_named_targets_are_rotated_in_one_call_with_one_summary_table() {
     let env = Env::demo();
@@ -122,7 +113,7 @@ fn one_failure_is_isolated_and_reported_in_its_row_and_fails_the_command() {
         "{}",
         out.stderr
     );
-    assert_eq!(ops_count(&env), 2, "nothing was created for b");
+    assert_eq!(env.ops_request_count(), 2, "nothing was created for b");
 }
 
 #[test]
@@ -147,7 +138,7 @@ fn all_without_yes_is_refused_when_nobody_can_confirm_and_nothing_is_written() {
             "{args:?}: refused before any API call"
         );
     }
-    assert_eq!(ops_count(&env), 0);
+    assert_eq!(env.ops_request_count(), 0);
 }
 
 #[test]
@@ -165,7 +156,7 @@ fn a_dry_run_of_all_needs_no_confirmation_and_lists_what_it_would_do() {
         .expect(0)
         .json();
     assert_eq!(v["kind"], "List");
-    assert_eq!(ops_count(&env), 0);
+    assert_eq!(env.ops_request_count(), 0);
     assert_eq!(env.sqlmi_generation(), 0);
 }
 
@@ -341,12 +332,16 @@ fn on_a_terminal_all_asks_first_and_only_a_yes_rotates() {
         out.stdout
     );
     assert_ne!(out.code, 0);
-    assert_eq!(ops_count(&env), 0, "a no changes nothing");
+    assert_eq!(env.ops_request_count(), 0, "a no changes nothing");
     assert_eq!(env.sqlmi_generation(), 0);
 
     let out = on_a_terminal(&env, &["auth", "--all", "-n", "demo"], "y");
     out.expect(0);
-    assert_eq!(ops_count(&env), 4, "one ops request per KubeDB database");
+    assert_eq!(
+        env.ops_request_count(),
+        4,
+        "one ops request per KubeDB database"
+    );
     assert_eq!(env.sqlmi_generation(), 1, "and the Arc instance rotated");
     env.assert_no_password_printed();
 }

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
+use clap::Parser as _;
 use rotate_sandbox::{Options, SandboxHandle};
 use serde_json::Value;
 
@@ -117,6 +118,52 @@ impl Env {
         out
     }
 
+    /// Runs the plugin in this process (`kubectl_rotate::run_to_exit_code`) with in-memory
+    /// streams: `stdin` is what it reads, `terminal` whether stdin counts as a terminal (then
+    /// it may be asked a question). No process, no kubectl: for tests of the plugin's own
+    /// behaviour, and faster than spawning it.
+    pub fn run(&self, args: &[&str], stdin: &str, terminal: bool) -> Out {
+        let kubeconfig = self.kubeconfig().to_string_lossy().into_owned();
+        let argv = ["kubectl-rotate"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .chain(["--kubeconfig", kubeconfig.as_str()]);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = match kubectl_rotate::cli::Cli::try_parse_from(argv) {
+            Err(e) => {
+                let text = e.render().to_string();
+                if e.use_stderr() {
+                    err.extend(text.bytes());
+                } else {
+                    out.extend(text.bytes());
+                }
+                e.exit_code()
+            }
+            Ok(cli) => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                let mut input = stdin.as_bytes();
+                let mut io = kubectl_rotate::Io {
+                    out: &mut out,
+                    err: &mut err,
+                    stdin: &mut input,
+                    stdin_is_terminal: terminal,
+                };
+                i32::from(runtime.block_on(kubectl_rotate::run_to_exit_code(cli, &mut io)))
+            }
+        };
+        let out = Out {
+            code,
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        };
+        self.record(&out);
+        out
+    }
+
     /// The command `rotate` runs, for tests that need to drive the process themselves.
     pub fn rotate_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
@@ -180,6 +227,16 @@ impl Env {
             .unwrap_or_else(|| format!("{db}-auth"));
         self.secret_value(&secret, "password")
             .expect("password key")
+    }
+
+    /// How many KubeDB ops requests of any kind the sandbox holds.
+    pub fn ops_request_count(&self) -> usize {
+        let reg = &self.sb.shared().registry;
+        reg.defs
+            .iter()
+            .filter(|d| d.group == "ops.kubedb.com")
+            .map(|d| self.sb.store().count(d))
+            .sum()
     }
 
     /// Every ops request of a kind in demo.
