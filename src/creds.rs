@@ -48,7 +48,7 @@ impl fmt::Display for Password {
 pub struct Credential {
     /// The username (not secret).
     pub username: String,
-    /// The password.
+    /// The password; prints as `********`.
     pub password: Password,
 }
 

@@ -38,7 +38,7 @@ pub enum Error {
     /// The kubeconfig could not be read or has no usable context.
     #[error("cannot load kubeconfig: {source} (check --kubeconfig, $KUBECONFIG and --context)")]
     Kubeconfig {
-        /// Why.
+        /// What was wrong with the kubeconfig or the context.
         #[source]
         source: kube::config::KubeconfigError,
     },
@@ -46,7 +46,7 @@ pub enum Error {
     /// A kube client could not be built from the kubeconfig.
     #[error("cannot create a Kubernetes client: {source}")]
     Client {
-        /// Why.
+        /// What kube-rs could not set up (TLS, a proxy, credentials).
         #[source]
         source: kube::Error,
     },
@@ -89,7 +89,7 @@ pub enum Error {
         target: String,
         /// e.g. `postgresopsrequest pg-demo-rotate-auth-1a2b3`.
         request: String,
-        /// Its phase.
+        /// Its phase now (Pending, Progressing; Arc: the state being applied).
         phase: String,
         /// A command that follows it.
         follow: String,
@@ -158,7 +158,7 @@ pub enum Error {
     /// `list --older-than`: some credentials are overdue (exit 1, so CI and cron notice).
     #[error("{count} database(s) have credentials older than {older_than}: rotate them with `kubectl rotate auth`")]
     Stale {
-        /// How many.
+        /// How many databases are past the threshold.
         count: usize,
         /// The threshold as given, e.g. `90d`.
         older_than: String,

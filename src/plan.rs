@@ -41,7 +41,7 @@ pub struct Plan {
     pub action: Action,
     /// What to act on.
     pub target: Target,
-    /// The namespace.
+    /// The target's namespace.
     pub namespace: String,
     /// `--apply`.
     pub apply: ApplyPolicy,

@@ -37,9 +37,9 @@ pub struct RequestRef {
 /// A change of Arc's `managedCredentialsGeneration`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct GenerationChange {
-    /// Before.
+    /// The generation before the change.
     pub from: i64,
-    /// After.
+    /// The generation the change writes.
     pub to: i64,
 }
 
@@ -120,7 +120,7 @@ impl Rotation {
 pub enum Outcome {
     /// The change was made (or checked by the server, with --dry-run=server).
     Done {
-        /// The result.
+        /// What was done, as a row of the summary table.
         rotation: Rotation,
         /// A command that follows the rotation (printed on stderr when not waiting).
         follow: Option<String>,
@@ -169,12 +169,12 @@ pub enum ProgressEvent {
         type_: String,
         /// `True`, `False`, `Unknown`.
         status: String,
-        /// Its message.
+        /// The condition's message, as the operator wrote it.
         message: String,
     },
     /// A new phase of an ops request, or state of an Arc instance.
     Phase {
-        /// Whose.
+        /// The ops request's name, or the Arc target as `sqlmi/NAME`.
         object: String,
         /// The phase or state.
         phase: String,
@@ -219,7 +219,7 @@ pub struct PrevReport {
     pub name: String,
     /// Current first, then previous.
     pub credentials: Vec<CredentialView>,
-    /// Arc only.
+    /// Arc: the credentials generation, current and previous (KubeDB: none).
     pub generation: Option<GenerationPair>,
     /// Why there is no previous credential, when there is none.
     pub note: Option<String>,
@@ -236,7 +236,7 @@ pub struct StepView {
     /// Its lastTransitionTime.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
-    /// Its message.
+    /// The condition's message.
     pub message: String,
 }
 
@@ -246,7 +246,7 @@ pub struct StepView {
 pub struct RequestView {
     /// e.g. `PostgresOpsRequest`.
     pub kind: String,
-    /// Its name.
+    /// The ops request's name.
     pub name: String,
     /// Its phase (a missing phase is Pending).
     pub phase: String,
@@ -318,7 +318,7 @@ pub struct StatusReport {
     /// KubeDB: the newest RotateAuth, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<RequestView>,
-    /// Arc.
+    /// Arc: the generations, the state, and whether a rollback is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arc: Option<ArcView>,
     /// The earliest expiry of the certificates in `spec.tls`.
@@ -332,15 +332,15 @@ pub struct StatusReport {
 pub struct GenerationEntry {
     /// `rotate` or `rollback`.
     pub action: String,
-    /// Generation before.
+    /// The credentials generation before the change, if recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<i64>,
-    /// Generation after.
+    /// The credentials generation after the change, if recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<i64>,
     /// Who (the kubeconfig context's user).
     pub user: String,
-    /// When.
+    /// When the Event was recorded, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// The Event's message.
@@ -376,7 +376,7 @@ pub struct HistoryReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRequest {
-    /// The request.
+    /// The ops request as `status` shows it.
     #[serde(flatten)]
     pub request: RequestView,
     /// Who created it, when the plugin recorded an Event for it.
@@ -424,7 +424,7 @@ pub struct InFlight {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialRow {
-    /// Namespace.
+    /// The database's namespace.
     pub namespace: String,
     /// e.g. `Postgres`.
     #[serde(rename = "targetKind")]
@@ -432,7 +432,7 @@ pub struct CredentialRow {
     /// The API group.
     #[serde(rename = "targetGroup")]
     pub group: &'static str,
-    /// Name.
+    /// The database's name.
     pub name: String,
     /// KubeDB `status.phase`, Arc `status.state`.
     pub phase: String,

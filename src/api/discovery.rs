@@ -50,7 +50,7 @@ pub fn served(discovery: &Discovery, group: &str, plural: &str) -> Option<ApiRes
 pub struct Wanted {
     /// Its API group.
     pub group: &'static str,
-    /// Its plural.
+    /// Its plural, as discovery lists it.
     pub plural: &'static str,
     /// Who installs it, for the "not installed" message.
     pub operator: &'static str,

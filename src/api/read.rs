@@ -47,7 +47,7 @@ pub async fn get_target(
 
 /// A database and its credential Secret's data, as `prev` and `verify` read them.
 pub struct CredentialSecret {
-    /// The database.
+    /// The database, in the typed model.
     pub db: DbItem,
     /// The credential Secret's name (KubeDB's auth Secret, Arc's admin login Secret).
     pub name: String,

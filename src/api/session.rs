@@ -62,7 +62,7 @@ impl Session {
         }
     }
 
-    /// The connection.
+    /// The connection the session's requests go through.
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
     }

@@ -54,7 +54,7 @@ pub fn age_secs(ts: &str, now: jiff::Timestamp) -> Option<i64> {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct NameRef {
-    /// The name.
+    /// The referenced object's name.
     pub name: String,
 }
 
@@ -62,11 +62,11 @@ pub struct NameRef {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Meta {
-    /// Name.
+    /// The object's name.
     pub name: String,
-    /// Namespace.
+    /// Its namespace (empty in a namespaced list's items on some servers).
     pub namespace: String,
-    /// Uid.
+    /// Its uid: owner references and request names use it.
     pub uid: Option<String>,
     /// creationTimestamp.
     pub creation_timestamp: Option<String>,
@@ -150,15 +150,15 @@ pub struct AuthStatus {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DbStatus {
-    /// KubeDB phase.
+    /// KubeDB `status.phase` (`Ready`, `Provisioning`, ...).
     pub phase: Option<String>,
     /// KubeDB auth Secret status.
     pub auth_secret: Option<AuthStatus>,
-    /// Arc state.
+    /// Arc `status.state` (`Ready`, `Updating`, `Error`).
     pub state: Option<String>,
     /// Arc observedGeneration.
     pub observed_generation: Option<i64>,
-    /// Arc message.
+    /// Arc `status.message`, the controller's explanation.
     pub message: Option<String>,
 }
 
@@ -166,11 +166,11 @@ pub struct DbStatus {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct DbItem {
-    /// Metadata.
+    /// Name, namespace, uid, creation, generation and the plugin's annotations.
     pub metadata: Meta,
-    /// Spec.
+    /// Where the credentials and certificates are kept, and Arc's generation.
     pub spec: DbSpec,
-    /// Status.
+    /// Phase or state, and when KubeDB last changed the credentials.
     pub status: DbStatus,
 }
 

@@ -20,12 +20,12 @@ pub fn is_terminal(phase: &str) -> bool {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Condition {
-    /// Type.
+    /// The condition type, e.g. `UpdateCredential`, one per step.
     #[serde(rename = "type")]
     pub type_: String,
     /// True, False, Unknown.
     pub status: String,
-    /// Message.
+    /// What the operator says of the step.
     pub message: String,
     /// When it last changed.
     pub last_transition_time: Option<String>,
@@ -62,7 +62,7 @@ pub struct OpsSpecItem {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct OpsStatus {
-    /// Phase.
+    /// Pending, Progressing, Successful, Failed, Skipped, Denied (missing: not seen yet).
     pub phase: Option<String>,
     /// Conditions, in order.
     pub conditions: Vec<Condition>,
@@ -72,11 +72,11 @@ pub struct OpsStatus {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct OpsItem {
-    /// Metadata.
+    /// Name, namespace and creation time.
     pub metadata: Meta,
-    /// Spec.
+    /// What it asks for.
     pub spec: OpsSpecItem,
-    /// Status.
+    /// How far it got.
     pub status: OpsStatus,
 }
 

@@ -10,8 +10,6 @@
 
 pub mod reach;
 
-use std::time::Duration;
-
 use serde::Serialize;
 
 use crate::engines::{EngineSpec, Protocol};
@@ -19,9 +17,6 @@ use crate::error::{Error, Result};
 use crate::report::{Role, API_VERSION};
 
 pub use rotate_login::{LoginResult, Tls};
-
-/// The default bound on one login attempt (port-forward set-up included).
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to log in to an engine: the wire protocol and the port its pods listen on when the
 /// primary Service does not say.
@@ -302,6 +297,7 @@ pub fn report(
 mod tests {
     use super::*;
     use crate::engines::find;
+    use std::time::Duration;
 
     fn outcome(result: LoginResult) -> rotate_login::Outcome {
         rotate_login::Outcome {

@@ -24,7 +24,7 @@ use crate::target::Target;
 /// What to verify and how: checked from the command line before any API call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyPlan {
-    /// The database.
+    /// The database to log in to.
     pub target: Target,
     /// `--address HOST:PORT`: connect directly instead of port-forwarding.
     pub address: Option<String>,
