@@ -131,3 +131,30 @@ fn bad_input_in_process_is_a_usage_error_and_changes_nothing() {
         .starts_with("error: unexpected argument '--bogus-flag'"));
     assert_eq!(env.ops_request_count(), 0);
 }
+
+#[test]
+fn a_server_dry_run_with_a_new_secret_passes_though_the_webhook_cannot_see_it() {
+    let env = Env::demo();
+    let before = env.db_password("pg", "pg-demo");
+    let out = env.run(
+        &[
+            "auth",
+            "pg/pg-demo",
+            "-n",
+            "demo",
+            "--password-stdin",
+            "--dry-run=server",
+        ],
+        "Piped0Password1\n",
+        false,
+    );
+    out.expect(0);
+    assert!(
+        out.stderr.contains("could not see Secret"),
+        "the webhook's refusal of the unsaved Secret is explained: {}",
+        out.stderr
+    );
+    assert_eq!(env.ops_request_count(), 0, "a dry run saves nothing");
+    assert_eq!(env.db_password("pg", "pg-demo"), before);
+    env.assert_no_password_printed();
+}

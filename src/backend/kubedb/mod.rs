@@ -35,7 +35,7 @@ use crate::backend::{CredentialState, Credentials};
 use crate::cli::DryRun;
 use crate::context::Ctx;
 use crate::engines::{EngineSpec, OpsSpec, KUBEDB_OPS_GROUP};
-use crate::error::{status_code, Error, Result};
+use crate::error::{Error, Result};
 use crate::model::ops::{is_terminal, OpsItem};
 use crate::model::secret::SecretSummary;
 use crate::model::{DbItem, MANAGER};
@@ -143,8 +143,7 @@ async fn run_in(
         Err(Error::Api { source: e, .. })
             if plan.dry_run == DryRun::Server
                 && source.new_secret.is_some()
-                && matches!(status_code(&e), Some(400 | 403 | 404 | 422))
-                && e.to_string().contains(secret_ref.unwrap_or("\u{0}")) =>
+                && refuses_the_secret_reference(&e) =>
         {
             progress.warn(&format!(
                 "server dry run: the ops request's admission check could not see Secret {} \
@@ -227,6 +226,21 @@ async fn run_in(
         rotation,
         follow: None,
     })
+}
+
+/// Whether the server refused an ops request for its `spec.authentication` (the field that
+/// references the credential Secret), as KubeDB's webhook does when that Secret is missing:
+/// read from the Status's causes, not its message.
+fn refuses_the_secret_reference(e: &kube::Error) -> bool {
+    let kube::Error::Api(status) = e else {
+        return false;
+    };
+    matches!(status.code, 400 | 403 | 404 | 422)
+        && status.details.as_ref().is_some_and(|d| {
+            d.causes
+                .iter()
+                .any(|c| c.field.starts_with("spec.authentication"))
+        })
 }
 
 fn request_ref(ops: &OpsSpec, name: String) -> RequestRef {
@@ -391,5 +405,43 @@ impl crate::backend::Backend for KubeDb {
         in_flight: Option<InFlight>,
     ) -> CredentialState {
         inspect::credential_state(engine, db, secret, in_flight)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: u16, field: &str) -> kube::Error {
+        let details = serde_json::from_value(serde_json::json!({
+            "causes": [{"field": field, "message": "referenced secret demo/x not found"}]
+        }))
+        .expect("StatusDetails");
+        kube::Error::Api(
+            kube::core::Status::failure("denied", "Invalid")
+                .with_code(code)
+                .with_details(details)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn a_refusal_of_the_secret_reference_is_told_by_its_cause_field_not_its_text() {
+        assert!(refuses_the_secret_reference(&refusal(
+            422,
+            "spec.authentication"
+        )));
+        assert!(refuses_the_secret_reference(&refusal(
+            400,
+            "spec.authentication.secretRef.name"
+        )));
+        assert!(!refuses_the_secret_reference(&refusal(
+            422,
+            "spec.databaseRef"
+        )));
+        assert!(!refuses_the_secret_reference(&refusal(
+            500,
+            "spec.authentication"
+        )));
     }
 }
