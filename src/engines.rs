@@ -221,6 +221,8 @@ pub struct EngineSpec {
     pub short_names: &'static [&'static str],
     /// How credentials are rotated.
     pub mechanism: Mechanism,
+    /// Who installs this kind's CRD, for "not installed" messages.
+    pub operator: &'static str,
     /// The admin user the operator fixes, if any.
     pub admin_user: Option<&'static str>,
     /// Whether the webhook refuses a change of username ("database username cannot be changed").
@@ -251,14 +253,6 @@ impl EngineSpec {
         self.short_names.first().copied().unwrap_or(self.plural)
     }
 
-    /// Who installs this kind's CRD, for "not installed" messages.
-    pub fn operator(&self) -> &'static str {
-        match self.mechanism {
-            Mechanism::Arc => "the Azure Arc data controller",
-            Mechanism::KubeDb(_) => "the KubeDB operator",
-        }
-    }
-
     /// Whether a rotation can take a credential the user gives (`--secret`,
     /// `--password-stdin`, `--generate`): KubeDB's RotateAuth can; Arc generates its own.
     pub fn takes_credentials(&self) -> bool {
@@ -269,7 +263,7 @@ impl EngineSpec {
     pub fn ops(&self) -> Option<&OpsSpec> {
         match &self.mechanism {
             Mechanism::KubeDb(ops) => Some(ops),
-            Mechanism::Arc => None,
+            _ => None,
         }
     }
 
@@ -298,6 +292,7 @@ const fn kubedb(
         group: KUBEDB_GROUP,
         plural,
         short_names,
+        operator: "the KubeDB operator",
         mechanism: Mechanism::KubeDb(OpsSpec {
             kind: ops_kind,
             plural: ops_plural,
@@ -367,6 +362,7 @@ pub const SQL_MANAGED_INSTANCE: EngineSpec = EngineSpec {
     plural: "sqlmanagedinstances",
     short_names: &["sqlmi"],
     mechanism: Mechanism::Arc,
+    operator: "the Azure Arc data controller",
     admin_user: None,
     username_immutable: false,
     password_policy: PasswordPolicy::Any,

@@ -158,3 +158,23 @@ fn a_server_dry_run_with_a_new_secret_passes_though_the_webhook_cannot_see_it() 
     assert_eq!(env.db_password("pg", "pg-demo"), before);
     env.assert_no_password_printed();
 }
+
+#[test]
+fn verify_finds_an_arc_instance_where_arc_serves_it() {
+    let env = Env::demo();
+    // No database answers in the sandbox, so the login cannot succeed; what is checked is
+    // where the Arc backend says to log in: its pod and its external Service's port.
+    let out = env.run(
+        &["verify", "sqlmi/sqlmi-demo", "-n", "demo", "-v", "--login-timeout", "1s"],
+        "",
+        false,
+    );
+    assert!(
+        out.stderr
+            .contains("verify: primary pod sqlmi-demo-0 (of the instance), port 1433"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.code, 8, "unreachable, not a wrong result: {}", out.stderr);
+    env.assert_no_password_printed();
+}

@@ -62,7 +62,7 @@ impl Wanted {
         Wanted {
             group: e.group,
             plural: e.plural,
-            operator: e.operator(),
+            operator: e.operator,
         }
     }
 

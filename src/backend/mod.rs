@@ -106,6 +106,23 @@ pub trait Backend: Sync {
         secret: Option<&SecretSummary>,
         in_flight: Option<InFlight>,
     ) -> CredentialState;
+
+    /// `verify`: where the logins of database `ns/db` are checked (pure).
+    fn login_place(&self, db: &str, ns: &str) -> LoginPlace;
+}
+
+/// Where a database's logins are checked: how to find the pod that answers, the Service
+/// whose port leads to it, and the name its server certificate carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginPlace {
+    /// Pod label selectors to try in order, each with what a match means (for `-v`).
+    pub pod_selectors: Vec<(String, &'static str)>,
+    /// The pod to try by name when no selector matches.
+    pub fallback_pod: String,
+    /// The Service whose port (`primary`, else its first) leads to the database.
+    pub service: String,
+    /// The DNS name the server's certificate is checked against.
+    pub server_name: String,
 }
 
 /// What `prev` shows of a database's credentials.

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::api::read::{get_secret_opt, read_credential_secret, CredentialSecret};
 use crate::api::retry;
+use crate::backend::{self, LoginPlace};
 use crate::context::Ctx;
 use crate::creds::{pair, Role};
 use crate::error::{Error, Result};
@@ -135,13 +136,10 @@ pub async fn run(
             (Endpoint::Direct(a.clone()), host.to_string())
         }
         None => {
-            let (pod, port, how) = primary_pod(ctx, ns, name, default_port).await?;
+            let place = backend::of(engine).login_place(name, ns);
+            let (pod, port, how) = primary_pod(ctx, ns, name, &place, default_port).await?;
             log.say(1, || format!("primary pod {pod} ({how}), port {port}"));
-            (
-                Endpoint::Pod { name: pod, port },
-                // NB: KubeDB's server certificates name the primary Service.
-                format!("{name}.{ns}.svc"),
-            )
+            (Endpoint::Pod { name: pod, port }, place.server_name)
         }
     };
     log.say(1, || {
@@ -224,22 +222,13 @@ async fn primary_pod(
     ctx: &Ctx,
     ns: &str,
     db: &str,
+    place: &LoginPlace,
     default_port: u16,
 ) -> Result<(String, u16, &'static str)> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let instance = format!("app.kubernetes.io/instance={db}");
     let mut found = None;
-    for (selector, how) in [
-        (
-            format!("{instance},kubedb.com/role=primary"),
-            "labelled kubedb.com/role=primary",
-        ),
-        (
-            instance.clone(),
-            "of the instance; none is labelled primary",
-        ),
-    ] {
-        let lp = ListParams::default().labels(&selector);
+    for (selector, how) in &place.pod_selectors {
+        let lp = ListParams::default().labels(selector);
         let list = retry(|| pods.list(&lp))
             .await
             .map_err(|e| Error::api(format!("list pods in {ns} with {selector}"), e))?;
@@ -249,22 +238,27 @@ async fn primary_pod(
         items
             .sort_by_key(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running"));
         if let Some(p) = items.into_iter().next() {
-            found = Some((p, how));
+            found = Some((p, *how));
             break;
         }
     }
     let (pod, how) = match found {
         Some(f) => f,
         None => {
-            let fallback = format!("{db}-0");
-            match retry(|| pods.get_opt(&fallback)).await {
+            let fallback = &place.fallback_pod;
+            match retry(|| pods.get_opt(fallback)).await {
                 Ok(Some(p)) => (p, "by name; no pod carries the instance label"),
                 Ok(None) => {
                     return Err(Error::NotFound {
                         what: format!("a pod of {db} in namespace {ns:?}"),
                         hint: Some(format!(
-                            "no pod is labelled {instance} and there is no {fallback}; is the \
-                             database running? (or connect directly with --address HOST:PORT)"
+                            "no pod is labelled {} and there is no {fallback}; is the \
+                             database running? (or connect directly with --address HOST:PORT)",
+                            place
+                                .pod_selectors
+                                .last()
+                                .map(|(s, _)| s.as_str())
+                                .unwrap_or_default()
                         )),
                     })
                 }
@@ -274,9 +268,9 @@ async fn primary_pod(
     };
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
-    let service = retry(|| services.get_opt(db))
+    let service = retry(|| services.get_opt(&place.service))
         .await
-        .map_err(|e| Error::api(format!("get service {ns}/{db}"), e))?;
+        .map_err(|e| Error::api(format!("get service {ns}/{}", place.service), e))?;
     Ok((
         pod_name,
         target_port(service.as_ref(), &pod, default_port),

@@ -20,7 +20,7 @@ use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
 use crate::api::{is_transient, retry};
 use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials};
+use crate::backend::{CredentialState, Credentials, LoginPlace};
 use crate::cli::{ApplyPolicy, DryRun};
 use crate::context::Ctx;
 use crate::engines::EngineSpec;
@@ -111,6 +111,21 @@ impl crate::backend::Backend for Arc {
         _in_flight: Option<InFlight>,
     ) -> CredentialState {
         inspect::credential_state(db)
+    }
+
+    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
+        // NB: Arc serves SQL through `<name>-external-svc` (its status.primaryEndpoint), and
+        // its pods carry only the instance label.
+        let service = format!("{db}-external-svc");
+        LoginPlace {
+            pod_selectors: vec![(
+                format!("app.kubernetes.io/instance={db}"),
+                "of the instance",
+            )],
+            fallback_pod: format!("{db}-0"),
+            server_name: format!("{service}.{ns}.svc"),
+            service,
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use crate::api::read::get_target;
 use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
 use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials};
+use crate::backend::{CredentialState, Credentials, LoginPlace};
 use crate::cli::DryRun;
 use crate::context::Ctx;
 use crate::engines::{EngineSpec, OpsSpec, KUBEDB_OPS_GROUP};
@@ -405,6 +405,24 @@ impl crate::backend::Backend for KubeDb {
         in_flight: Option<InFlight>,
     ) -> CredentialState {
         inspect::credential_state(engine, db, secret, in_flight)
+    }
+
+    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
+        let instance = format!("app.kubernetes.io/instance={db}");
+        LoginPlace {
+            pod_selectors: vec![
+                (
+                    format!("{instance},kubedb.com/role=primary"),
+                    "labelled kubedb.com/role=primary",
+                ),
+                (instance, "of the instance; none is labelled primary"),
+            ],
+            fallback_pod: format!("{db}-0"),
+            // NB: KubeDB's primary Service is named after the database, and its server
+            // certificates name that Service.
+            service: db.to_string(),
+            server_name: format!("{db}.{ns}.svc"),
+        }
     }
 }
 
