@@ -43,22 +43,51 @@ pub struct GenerationChange {
     pub to: i64,
 }
 
+/// What a document the plugin prints is about: its own kind, and the database it concerns.
+/// Flattened into each document, so JSON and YAML output starts with these fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    /// Always [`API_VERSION`], so JSON and YAML output is self-describing.
+    pub api_version: &'static str,
+    /// The document's kind: `Rotation`, `RotationStatus`, `LoginVerification`.
+    pub kind: &'static str,
+    /// The database's namespace.
+    pub namespace: String,
+    /// The database's kind, e.g. `Postgres`.
+    pub target_kind: String,
+    /// The database's API group, e.g. `kubedb.com`.
+    pub target_group: String,
+    /// The database's name.
+    pub name: String,
+}
+
+impl Subject {
+    /// A document of `kind` about the engine's database `namespace/name`.
+    pub fn new(kind: &'static str, namespace: &str, engine: &EngineSpec, name: &str) -> Subject {
+        Subject {
+            api_version: API_VERSION,
+            kind,
+            namespace: namespace.into(),
+            target_kind: engine.kind.into(),
+            target_group: engine.group.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The database as `kubectl get -o name` prints it: `kind.group/name`.
+    pub fn object_name(&self) -> String {
+        object_name(&self.target_kind, &self.target_group, &self.name)
+    }
+}
+
 /// The result of `auth` or `rollback`: printed as a table row, JSON, YAML or a name.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rotation {
-    /// Always `rotate.kubectl.dev/v1alpha1`, so `-o json` output is self-describing.
-    pub api_version: &'static str,
-    /// Always `Rotation`.
-    pub kind: &'static str,
-    /// The target's namespace.
-    pub namespace: String,
-    /// The target's kind, e.g. `Postgres`.
-    pub target_kind: String,
-    /// The target's API group, e.g. `kubedb.com`.
-    pub target_group: String,
-    /// The target's name.
-    pub name: String,
+    /// What the document is (`Rotation`) and which database it is about.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// rotate or rollback.
     pub action: Action,
     /// The ops request (KubeDB).
@@ -94,12 +123,7 @@ impl Rotation {
     /// A rotation of the engine's `namespace/name`, phase to be filled in.
     pub fn new(namespace: &str, engine: &EngineSpec, name: &str, action: Action) -> Rotation {
         Rotation {
-            api_version: API_VERSION,
-            kind: "Rotation",
-            namespace: namespace.into(),
-            target_kind: engine.kind.into(),
-            target_group: engine.group.into(),
-            name: name.into(),
+            subject: Subject::new("Rotation", namespace, engine, name),
             action,
             request: None,
             generation: None,
@@ -301,18 +325,9 @@ pub struct ArcView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
-    /// Always [`API_VERSION`].
-    pub api_version: &'static str,
-    /// Always `RotationStatus`.
-    pub kind: &'static str,
-    /// The target's namespace.
-    pub namespace: String,
-    /// e.g. `Postgres`.
-    pub target_kind: String,
-    /// The API group.
-    pub target_group: String,
-    /// The target's name.
-    pub name: String,
+    /// What the document is (`RotationStatus`) and which database it is about.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// KubeDB's `status.phase`, or Arc's `status.state`.
     pub phase: String,
     /// KubeDB: the newest RotateAuth, if any.

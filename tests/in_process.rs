@@ -165,7 +165,15 @@ fn verify_finds_an_arc_instance_where_arc_serves_it() {
     // No database answers in the sandbox, so the login cannot succeed; what is checked is
     // where the Arc backend says to log in: its pod and its external Service's port.
     let out = env.run(
-        &["verify", "sqlmi/sqlmi-demo", "-n", "demo", "-v", "--login-timeout", "1s"],
+        &[
+            "verify",
+            "sqlmi/sqlmi-demo",
+            "-n",
+            "demo",
+            "-v",
+            "--login-timeout",
+            "1s",
+        ],
         "",
         false,
     );
@@ -175,6 +183,10 @@ fn verify_finds_an_arc_instance_where_arc_serves_it() {
         "{}",
         out.stderr
     );
-    assert_eq!(out.code, 8, "unreachable, not a wrong result: {}", out.stderr);
+    assert_eq!(
+        out.code, 8,
+        "unreachable, not a wrong result: {}",
+        out.stderr
+    );
     env.assert_no_password_printed();
 }

@@ -13,7 +13,7 @@ use crate::context::Ctx;
 use crate::error::Result;
 use crate::model::secret::earliest_expiry;
 use crate::model::DbItem;
-use crate::report::{StatusReport, API_VERSION};
+use crate::report::{StatusReport, Subject};
 use crate::target::Target;
 
 /// Checks `status` arguments (pure: before any API call).
@@ -30,12 +30,7 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<StatusReport> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ars[0]);
     let db = DbItem::from_dynamic(&get_target(&api, target, ns).await?);
     let mut report = StatusReport {
-        api_version: API_VERSION,
-        kind: "RotationStatus",
-        namespace: ns.to_string(),
-        target_kind: engine.kind.to_string(),
-        target_group: engine.group.to_string(),
-        name: target.name.clone(),
+        subject: Subject::new("RotationStatus", ns, engine, &target.name),
         phase: db.phase(),
         request: None,
         arc: None,

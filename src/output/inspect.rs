@@ -182,7 +182,7 @@ pub fn status(r: &StatusReport, format: Format, out: &mut dyn Write) -> Result<(
         Format::Name => {
             let name = match &r.request {
                 Some(q) => object_name(&q.kind, KUBEDB_OPS_GROUP, &q.name),
-                None => object_name(&r.target_kind, &r.target_group, &r.name),
+                None => r.subject.object_name(),
             };
             writeln!(out, "{name}")?;
             return Ok(());
@@ -190,9 +190,9 @@ pub fn status(r: &StatusReport, format: Format, out: &mut dyn Write) -> Result<(
         Format::Table | Format::Wide => {}
     }
     let mut f: Vec<(&str, String)> = vec![
-        ("Name", r.name.clone()),
-        ("Namespace", r.namespace.clone()),
-        ("Kind", r.target_kind.clone()),
+        ("Name", r.subject.name.clone()),
+        ("Namespace", r.subject.namespace.clone()),
+        ("Kind", r.subject.target_kind.clone()),
     ];
     let tls = r
         .tls

@@ -18,7 +18,7 @@ use crate::verify::VerifyReport;
 pub fn rotation_name(r: &Rotation) -> String {
     match &r.request {
         Some(req) => object_name(&req.kind, &req.group, &req.name),
-        None => object_name(&r.target_kind, &r.target_group, &r.name),
+        None => r.subject.object_name(),
     }
 }
 
@@ -126,7 +126,11 @@ pub fn print_rotations(rows: &[Rotation], format: Format, out: &mut dyn Write) -
             let body = rows
                 .iter()
                 .map(|r| {
-                    let mut row = vec![r.namespace.clone(), r.target_kind.clone(), r.name.clone()];
+                    let mut row = vec![
+                        r.subject.namespace.clone(),
+                        r.subject.target_kind.clone(),
+                        r.subject.name.clone(),
+                    ];
                     if wide {
                         row.push(r.action.as_str().to_string());
                     }

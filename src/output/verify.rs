@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::table::{self, NONE};
-use super::{object_name, to_json, to_yaml};
+use super::{to_json, to_yaml};
 use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::verify::VerifyReport;
@@ -65,11 +65,7 @@ pub fn report(
         }
         Format::Json => writeln!(out, "{}", to_json(&value(r)?)?)?,
         Format::Yaml => write!(out, "{}", to_yaml(&value(r)?)?)?,
-        Format::Name => writeln!(
-            out,
-            "{}",
-            object_name(&r.target_kind, &r.target_group, &r.name)
-        )?,
+        Format::Name => writeln!(out, "{}", r.subject.object_name())?,
     }
     for n in &r.notes {
         writeln!(err, "note: {n}")?;

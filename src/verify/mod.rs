@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::engines::{EngineSpec, Protocol};
 use crate::error::{Error, Result};
-use crate::report::{Role, API_VERSION};
+use crate::report::{Role, Subject};
 
 pub use rotate_login::{LoginResult, Tls};
 
@@ -154,18 +154,9 @@ impl Attempt {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
-    /// Always [`API_VERSION`].
-    pub api_version: &'static str,
-    /// Always `LoginVerification`.
-    pub kind: &'static str,
-    /// The target's namespace.
-    pub namespace: String,
-    /// e.g. `Postgres`.
-    pub target_kind: String,
-    /// The API group.
-    pub target_group: String,
-    /// The target's name.
-    pub name: String,
+    /// What the document is (`LoginVerification`) and which database it is about.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// The wire protocol spoken (`postgres`, `mysql`, `redis`, ...).
     pub protocol: String,
     /// How the database was reached: `pod/<name>:<port>` (port-forward) or `HOST:PORT`.
@@ -191,7 +182,11 @@ impl VerifyReport {
     /// The target as the user typed it, else `kind/name`, for messages.
     fn what(&self) -> String {
         if self.typed.is_empty() {
-            format!("{}/{}", self.target_kind.to_ascii_lowercase(), self.name)
+            format!(
+                "{}/{}",
+                self.subject.target_kind.to_ascii_lowercase(),
+                self.subject.name
+            )
         } else {
             self.typed.clone()
         }
@@ -278,12 +273,7 @@ pub fn report(
     tls: Tls,
 ) -> VerifyReport {
     VerifyReport {
-        api_version: API_VERSION,
-        kind: "LoginVerification",
-        namespace: namespace.to_string(),
-        target_kind: engine.kind.to_string(),
-        target_group: engine.group.to_string(),
-        name: name.to_string(),
+        subject: Subject::new("LoginVerification", namespace, engine, name),
         protocol: protocol.to_string(),
         via,
         tls: tls_name(tls).to_string(),

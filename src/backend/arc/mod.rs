@@ -75,7 +75,7 @@ impl crate::backend::Backend for Arc {
         _ops_ar: Option<&'a ApiResource>,
         report: &'a mut StatusReport,
     ) -> BoxFuture<'a, Result<()>> {
-        report.arc = Some(inspect::status(target, &report.namespace, db));
+        report.arc = Some(inspect::status(target, &report.subject.namespace, db));
         Box::pin(async { Ok(()) })
     }
 
