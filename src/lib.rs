@@ -123,7 +123,7 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
             output::verify::report(&report, format, io.out, io.err)?;
             io.out.flush()?;
             report.verdict()?;
-            Ok(writeln!(io.err, "{}", report.summary())?)
+            output::verify::summary(&report, io.err)
         }
     }
 }

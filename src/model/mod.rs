@@ -17,12 +17,31 @@ use serde::{Deserialize, Deserializer};
 use crate::duration::human_secs;
 use crate::engines::{EngineSpec, PrevLayout};
 
+/// The plugin's name as a literal, for [`MANAGER`] and [`MANAGED_BY_SELECTOR`].
+macro_rules! manager {
+    () => {
+        "kubectl-rotate"
+    };
+}
+
 /// The name the plugin signs its writes with: the `app.kubernetes.io/managed-by` label of
 /// the objects it creates, the field manager of its writes, its Events' source component.
-pub const MANAGER: &str = "kubectl-rotate";
+pub const MANAGER: &str = manager!();
+
+/// The label that says who manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// The label selector of every object the plugin created.
-pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kubectl-rotate";
+pub const MANAGED_BY_SELECTOR: &str = concat!("app.kubernetes.io/managed-by=", manager!());
+
+/// The labels of every object the plugin creates for database `db`: the database it is
+/// for (`app.kubernetes.io/instance`, as KubeDB labels its own) and who manages it.
+pub fn own_labels(db: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/instance".to_string(), db.to_string()),
+        (MANAGED_BY_LABEL.to_string(), MANAGER.to_string()),
+    ])
+}
 
 /// Annotation keys the plugin writes on the objects it changes.
 pub mod annotations {

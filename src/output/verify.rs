@@ -73,6 +73,12 @@ pub fn report(
     Ok(())
 }
 
+/// The one-line verdict of a verification that passed, on stderr.
+pub fn summary(r: &VerifyReport, err: &mut dyn Write) -> Result<()> {
+    writeln!(err, "{}", r.summary())?;
+    Ok(())
+}
+
 fn value(r: &VerifyReport) -> Result<serde_json::Value> {
     serde_json::to_value(r).map_err(|e| Error::Unexpected(e.to_string()))
 }

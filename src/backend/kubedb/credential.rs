@@ -18,7 +18,7 @@ use crate::creds::{self, Credential, Password, Previous, PASSWORD_KEY, USERNAME_
 use crate::engines::{EngineSpec, PrevLayout};
 use crate::error::{Error, Result};
 use crate::model::annotations as ann;
-use crate::model::{DbItem, MANAGER};
+use crate::model::{own_labels, DbItem, MANAGED_BY_LABEL, MANAGER};
 use crate::plan::{NewCredential, Plan};
 use crate::report::Action;
 
@@ -94,16 +94,7 @@ pub fn credential_secret(
         metadata: ObjectMeta {
             name: Some(name.to_string()),
             namespace: Some(plan.namespace.clone()),
-            labels: Some(BTreeMap::from([
-                (
-                    "app.kubernetes.io/instance".to_string(),
-                    plan.target.name.clone(),
-                ),
-                (
-                    "app.kubernetes.io/managed-by".to_string(),
-                    MANAGER.to_string(),
-                ),
-            ])),
+            labels: Some(own_labels(&plan.target.name)),
             annotations: Some(BTreeMap::from([(
                 ann::LAST_ACTION.to_string(),
                 plan.action.as_str().to_string(),
@@ -314,7 +305,7 @@ pub async fn create_credential_secret(
                 .metadata
                 .labels
                 .as_ref()
-                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+                .and_then(|l| l.get(MANAGED_BY_LABEL))
                 .map(String::as_str)
                 == Some(MANAGER);
             if ours && existing.data == secret.data && existing.type_ == secret.type_ {
@@ -479,7 +470,7 @@ mod tests {
             ("Postgres", "uid-1", "kubedb.com/v1")
         );
         assert_eq!(
-            s.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+            s.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
             MANAGER
         );
         assert_eq!(s.data.as_ref().unwrap()["password"].0, b"OldPassw0rd");

@@ -13,7 +13,7 @@ use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::annotations as ann;
 use crate::model::ops::{is_terminal, OpsItem, ROTATE_AUTH};
-use crate::model::{DbItem, MANAGER};
+use crate::model::{own_labels, DbItem};
 use crate::plan::Plan;
 use crate::report::{Action, ProgressEvent};
 
@@ -86,16 +86,7 @@ pub fn build_request(
     let mut obj = DynamicObject::new(name, ops_ar)
         .within(&plan.namespace)
         .data(json!({"spec": spec}));
-    obj.metadata.labels = Some(BTreeMap::from([
-        (
-            "app.kubernetes.io/instance".to_string(),
-            plan.target.name.clone(),
-        ),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            MANAGER.to_string(),
-        ),
-    ]));
+    obj.metadata.labels = Some(own_labels(&plan.target.name));
     obj.metadata.annotations = Some(BTreeMap::from([(
         ann::LAST_ACTION.to_string(),
         plan.action.as_str().to_string(),
