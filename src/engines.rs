@@ -253,12 +253,6 @@ impl EngineSpec {
         self.short_names.first().copied().unwrap_or(self.plural)
     }
 
-    /// Whether a rotation can take a credential the user gives (`--secret`,
-    /// `--password-stdin`, `--generate`): KubeDB's RotateAuth can; Arc generates its own.
-    pub fn takes_credentials(&self) -> bool {
-        self.ops().is_some()
-    }
-
     /// The ops request spec, for KubeDB kinds.
     pub fn ops(&self) -> Option<&OpsSpec> {
         match &self.mechanism {

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use crate::cli::{ApplyPolicy, DryRun};
 use crate::duration::GoDuration;
-use crate::error::{Error, Result};
 use crate::target::{Selection, Target};
 
 /// What a change does: rotate to new credentials, or roll back to the previous ones.
@@ -126,23 +125,11 @@ pub struct ChangePlan {
     pub sweeping: bool,
 }
 
-/// Refuses a credential flag for an engine that generates its credentials itself (Arc).
-pub fn check_credential_applies(target: &Target, credential: &NewCredential) -> Result<()> {
-    if target.engine.takes_credentials() || *credential == NewCredential::Operator {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "--secret, --password-stdin and --generate do not apply to {}: it generates its \
-         service-managed credentials itself",
-        target.engine.kind
-    )))
-}
-
 impl ChangePlan {
-    /// The plan for one target.
-    pub fn plan_for(&self, target: Target, namespace: &str) -> Result<Plan> {
-        check_credential_applies(&target, &self.credential)?;
-        Ok(Plan {
+    /// The plan for one target in `namespace`; its backend checks the credential
+    /// (`backend::Rotate::check`).
+    pub fn plan_for(&self, target: Target, namespace: &str) -> Plan {
+        Plan {
             action: self.action,
             target,
             namespace: namespace.to_string(),
@@ -151,7 +138,7 @@ impl ChangePlan {
             timeout: self.timeout.clone(),
             dry_run: self.dry_run,
             credential: self.credential.clone(),
-        })
+        }
     }
 
     /// Whether writing needs a yes first: `--all` or `-A` without `--yes`, not a dry run.

@@ -22,7 +22,7 @@ use crate::engines::{EngineSpec, Mechanism};
 use crate::error::Result;
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
-use crate::plan::Plan;
+use crate::plan::{NewCredential, Plan};
 use crate::report::{
     CredentialView, GenerationPair, HistoryReport, InFlight, Outcome, PrevKept, Progress,
     StatusReport,
@@ -37,12 +37,18 @@ pub fn of(engine: &EngineSpec) -> &'static dyn Backend {
     }
 }
 
-/// What every verb needs of a backend. Reads that all backends share (discovery, the
-/// target, its credential Secret) are done by the verbs through `api/`; a backend gets what
-/// was read and adds what only it knows.
-pub trait Backend: Sync {
-    /// Refuses, before any API call, what this backend cannot do with a plan.
-    fn check(&self, plan: &Plan) -> Result<()>;
+/// What every verb needs of a backend: the write side ([`Rotate`]) and the read side
+/// ([`Inspect`]). Reads that all backends share (discovery, the target, its credential
+/// Secret) are done by the verbs through `api/`; a backend gets what was read and adds
+/// what only it knows.
+pub trait Backend: Rotate + Inspect {}
+
+impl<T: Rotate + Inspect> Backend for T {}
+
+/// The write side of a backend: `auth` and `rollback`.
+pub trait Rotate: Sync {
+    /// Refuses, before any API call, a credential this backend cannot use for `target`.
+    fn check(&self, target: &Target, credential: &NewCredential) -> Result<()>;
 
     /// Rotates or rolls back one target: resolve, preflight, write (or preview), and with
     /// `--wait` follow it to the end. `found` is the target when a LIST already returned it.
@@ -53,7 +59,11 @@ pub trait Backend: Sync {
         found: Option<DynamicObject>,
         progress: &'a mut dyn Progress,
     ) -> BoxFuture<'a, Result<Outcome>>;
+}
 
+/// The read side of a backend: `prev`, `status`, `history`, `list` and where `verify`
+/// logs in.
+pub trait Inspect: Sync {
     /// `prev`: the current and previous credentials in the credential Secret `secret`
     /// (its decoded `data`), and what else tells the previous credential (pure).
     fn credentials(

@@ -2,10 +2,11 @@
 
 use std::io::BufRead;
 
+use crate::backend;
 use crate::cli::AuthArgs;
 use crate::creds::{self, Password};
 use crate::error::{Error, Result};
-use crate::plan::{check_credential_applies, ChangePlan, NewCredential};
+use crate::plan::{ChangePlan, NewCredential};
 use crate::report::Action;
 use crate::target::{validate_name, Selection};
 
@@ -37,7 +38,7 @@ pub fn plan(
             ));
         }
         if let Some(t) = one {
-            check_credential_applies(t, &plan.credential)?;
+            backend::of(t.engine).check(t, &plan.credential)?;
             // Rules that need no cluster: the fixed user, and the policy when the user is known.
             if let Some(u) = plan.credential.username() {
                 creds::check_username(t.engine, u, None).map_err(Error::Usage)?;
@@ -166,7 +167,7 @@ mod tests {
         let t = p.selection.single().unwrap();
         assert_eq!(t.engine.kind, "MSSQLServer");
         assert_eq!(p.credential, NewCredential::Secret("new-auth".into()));
-        let one = p.plan_for(t.clone(), "demo").unwrap();
+        let one = p.plan_for(t.clone(), "demo");
         assert_eq!(one.wait_bound(), std::time::Duration::from_secs(120));
         assert_eq!(p.action, Action::Rotate);
     }

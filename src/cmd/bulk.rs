@@ -147,9 +147,9 @@ async fn run_one(
     item: &Item,
     progress: &mut dyn Progress,
 ) -> Result<Outcome> {
-    let plan = plan.plan_for(item.target.clone(), &item.namespace)?;
+    let plan = plan.plan_for(item.target.clone(), &item.namespace);
     let backend = backend::of(item.target.engine);
-    backend.check(&plan)?;
+    backend.check(&plan.target, &plan.credential)?;
     backend
         .change(session, &plan, item.object.clone(), progress)
         .await

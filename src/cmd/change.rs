@@ -43,9 +43,9 @@ async fn execute(ctx: &Ctx, plan: &ChangePlan, ns: &str, ui: &mut dyn Ui) -> Res
     let Some(target) = plan.selection.single() else {
         return super::bulk::run(ctx, plan, ns, ui).await;
     };
-    let plan = plan.plan_for(target.clone(), ns)?;
+    let plan = plan.plan_for(target.clone(), ns);
     let backend = backend::of(target.engine);
-    backend.check(&plan)?;
+    backend.check(&plan.target, &plan.credential)?;
     let progress: &mut dyn Progress = ui;
     backend
         .change(&Session::single(ctx), &plan, None, progress)

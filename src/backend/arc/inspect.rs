@@ -2,22 +2,37 @@
 //! generation (`prev`), the generations and whether a rollback is allowed (`status`), the
 //! changes the plugin recorded (`history`), and a `list` row's credential state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::decide;
-use crate::backend::{CredentialState, Credentials};
+use futures::future::BoxFuture;
+use kube::api::ApiResource;
+
+use super::{decide, Arc};
+use crate::api::discovery::Installed;
+use crate::audit::AuditRecord;
+use crate::backend::{CredentialState, Credentials, Inspect, LoginPlace};
 use crate::cli::{ApplyPolicy, DryRun};
+use crate::context::Ctx;
 use crate::creds::pair;
+use crate::engines::EngineSpec;
+use crate::error::Result;
 use crate::model::annotations as ann;
 use crate::model::arc::ArcState;
+use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
 use crate::plan::Plan;
-use crate::report::{Action, ArcView, GenerationPair, InFlight, PrevKept};
+use crate::report::{
+    Action, ArcView, GenerationPair, HistoryReport, InFlight, PrevKept, StatusReport,
+};
 use crate::target::Target;
 
 /// Whether `kubectl rotate rollback` would go ahead on an instance in `state`: the
 /// generation it would go back to, or why not. Asks the same rules a rollback obeys.
-pub fn rollback_check(target: &Target, ns: &str, state: &ArcState) -> Result<i64, String> {
+pub fn rollback_check(
+    target: &Target,
+    ns: &str,
+    state: &ArcState,
+) -> std::result::Result<i64, String> {
     let plan = Plan {
         action: Action::Rollback,
         target: target.clone(),
@@ -38,70 +53,128 @@ pub fn rollback_check(target: &Target, ns: &str, state: &ArcState) -> Result<i64
         .map_err(|e| e.to_string())
 }
 
-/// `prev`: the admin login as it is (a generation bump rotates service-managed credentials,
-/// not the admin login, so the login has no rotation time of its own) and the generations.
-pub fn credentials(
-    target: &Target,
-    ns: &str,
-    db: &DbItem,
-    secret: &str,
-    data: &BTreeMap<String, String>,
-) -> Credentials {
-    let state = db.arc_state();
-    Credentials {
-        credentials: pair(target.engine, secret, data, None).0,
-        generation: Some(GenerationPair {
-            current: state.credentials_generation,
-            previous: rollback_check(target, ns, &state).ok(),
+impl Inspect for Arc {
+    /// The admin login as it is (a generation bump rotates service-managed credentials,
+    /// not the admin login, so the login has no rotation time of its own) and the
+    /// generations.
+    fn credentials(
+        &self,
+        target: &Target,
+        ns: &str,
+        db: &DbItem,
+        secret: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Credentials {
+        let state = db.arc_state();
+        Credentials {
+            credentials: pair(target.engine, secret, data, None).0,
+            generation: Some(GenerationPair {
+                current: state.credentials_generation,
+                previous: rollback_check(target, ns, &state).ok(),
+                changed_at: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+            }),
+            note: Some(
+                "Arc rotates service-managed credentials, not the admin login: rolling back \
+                 goes to the previous managedCredentialsGeneration"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The generations, the state, and whether a rollback is still allowed; all on the
+    /// object itself.
+    fn status<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        target: &'a Target,
+        db: &'a DbItem,
+        _ops_ar: Option<&'a ApiResource>,
+        report: &'a mut StatusReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        let state = db.arc_state();
+        let rollback = rollback_check(target, &report.subject.namespace, &state);
+        report.arc = Some(ArcView {
+            credentials_generation: state.credentials_generation,
+            generation: state.generation,
+            observed_generation: state.observed,
+            state: state.state.clone(),
+            message: state.message.clone(),
+            in_flight: state.busy(),
+            rollback_allowed: rollback.is_ok(),
+            rollback_refused: rollback.err(),
+            last_action: state.last_action.clone(),
             changed_at: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
-        }),
-        note: Some(
-            "Arc rotates service-managed credentials, not the admin login: rolling back goes \
-             to the previous managedCredentialsGeneration"
-                .into(),
-        ),
+        });
+        Box::pin(async { Ok(()) })
     }
-}
 
-/// `status`: the generations, the state, and whether a rollback is still allowed.
-pub fn status(target: &Target, ns: &str, db: &DbItem) -> ArcView {
-    let state = db.arc_state();
-    let rollback = rollback_check(target, ns, &state);
-    ArcView {
-        credentials_generation: state.credentials_generation,
-        generation: state.generation,
-        observed_generation: state.observed,
-        state: state.state.clone(),
-        message: state.message.clone(),
-        in_flight: state.busy(),
-        rollback_allowed: rollback.is_ok(),
-        rollback_refused: rollback.err(),
-        last_action: state.last_action.clone(),
-        changed_at: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+    /// The plugin's Events are Arc's only record of its generation changes.
+    fn history<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _target: &'a Target,
+        _ops_ar: Option<&'a ApiResource>,
+        events: Vec<AuditRecord>,
+        report: &'a mut HistoryReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        report.generations = events.into_iter().map(|r| r.entry).collect();
+        Box::pin(async { Ok(()) })
     }
-}
 
-/// `list`: the plugin's own record of its last change; the generation tells the rest.
-pub fn credential_state(db: &DbItem) -> CredentialState {
-    let s = db.arc_state();
-    let prev_kept = if s.rollback_to().is_ok() {
-        PrevKept::Yes
-    } else {
-        PrevKept::No
-    };
-    let in_flight = s.busy().then(|| InFlight {
-        name: format!("generation {}", s.generation),
-        phase: if s.state.is_empty() {
-            "Unknown".into()
+    /// Nothing to read: Arc's change in flight is on the object (see `credential_state`).
+    fn in_flight<'a>(
+        &'a self,
+        _ctx: &'a Ctx,
+        _kind: &'a Installed,
+        _scope: Option<&'a str>,
+        _dbs: &'a [DbItem],
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
+        Box::pin(async { Ok(HashMap::new()) })
+    }
+
+    /// The plugin's own record of its last change; the generation tells the rest.
+    fn credential_state(
+        &self,
+        _engine: &EngineSpec,
+        db: &DbItem,
+        _secret: Option<&SecretSummary>,
+        _in_flight: Option<InFlight>,
+    ) -> CredentialState {
+        let s = db.arc_state();
+        let prev_kept = if s.rollback_to().is_ok() {
+            PrevKept::Yes
         } else {
-            s.state.clone()
-        },
-    });
-    CredentialState {
-        last_rotated: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
-        prev_kept,
-        in_flight,
-        credentials_generation: Some(s.credentials_generation),
+            PrevKept::No
+        };
+        let in_flight = s.busy().then(|| InFlight {
+            name: format!("generation {}", s.generation),
+            phase: if s.state.is_empty() {
+                "Unknown".into()
+            } else {
+                s.state.clone()
+            },
+        });
+        CredentialState {
+            last_rotated: db.metadata.annotations.get(ann::CHANGED_AT).cloned(),
+            prev_kept,
+            in_flight,
+            credentials_generation: Some(s.credentials_generation),
+        }
+    }
+
+    /// Arc serves SQL through `<name>-external-svc` (its `status.primaryEndpoint`), and its
+    /// pods carry only the instance label.
+    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
+        let service = format!("{db}-external-svc");
+        LoginPlace {
+            pod_selectors: vec![(
+                format!("app.kubernetes.io/instance={db}"),
+                "of the instance",
+            )],
+            fallback_pod: format!("{db}-0"),
+            server_name: format!("{service}.{ns}.svc"),
+            service,
+        }
     }
 }
 

@@ -7,43 +7,46 @@
 //! transcript 23) and we report a conflict. We never retry such a refusal: re-computing
 //! n+1 and writing again is exactly the double bump the guard exists to prevent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
 
-use crate::api::discovery::{Installed, Wanted};
+use crate::api::discovery::Wanted;
 use crate::api::read::get_target;
 use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
 use crate::api::{is_transient, retry};
-use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials, LoginPlace};
+use crate::backend::Rotate;
 use crate::cli::{ApplyPolicy, DryRun};
-use crate::context::Ctx;
-use crate::engines::EngineSpec;
 use crate::error::{status_code, Error, Result};
 use crate::model::annotations as ann;
 use crate::model::arc::{ArcState, NoRollback};
-use crate::model::secret::SecretSummary;
-use crate::model::{DbItem, MANAGER};
-use crate::plan::Plan;
+use crate::model::MANAGER;
+use crate::plan::{NewCredential, Plan};
 use crate::report::{
-    object_name, Action, GenerationChange, HistoryReport, InFlight, Outcome, Progress,
-    ProgressEvent, Rotation, StatusReport,
+    object_name, Action, GenerationChange, Outcome, Progress, ProgressEvent, Rotation,
 };
 use crate::target::Target;
 
-mod inspect;
+pub mod inspect;
 
 /// The Arc backend (see [`crate::backend::Backend`]).
 pub struct Arc;
 
-impl crate::backend::Backend for Arc {
-    fn check(&self, _plan: &Plan) -> Result<()> {
-        Ok(())
+impl Rotate for Arc {
+    /// Arc generates its service-managed credentials itself: a given one has no place.
+    fn check(&self, target: &Target, credential: &NewCredential) -> Result<()> {
+        if *credential == NewCredential::Operator {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "--secret, --password-stdin and --generate do not apply to {}: it generates its \
+             service-managed credentials itself",
+            target.engine.kind
+        )))
     }
 
     fn change<'a>(
@@ -54,78 +57,6 @@ impl crate::backend::Backend for Arc {
         progress: &'a mut dyn Progress,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(run(session, plan, progress))
-    }
-
-    fn credentials(
-        &self,
-        target: &Target,
-        ns: &str,
-        db: &DbItem,
-        secret: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Credentials {
-        inspect::credentials(target, ns, db, secret, data)
-    }
-
-    fn status<'a>(
-        &'a self,
-        _ctx: &'a Ctx,
-        target: &'a Target,
-        db: &'a DbItem,
-        _ops_ar: Option<&'a ApiResource>,
-        report: &'a mut StatusReport,
-    ) -> BoxFuture<'a, Result<()>> {
-        report.arc = Some(inspect::status(target, &report.subject.namespace, db));
-        Box::pin(async { Ok(()) })
-    }
-
-    fn history<'a>(
-        &'a self,
-        _ctx: &'a Ctx,
-        _target: &'a Target,
-        _ops_ar: Option<&'a ApiResource>,
-        events: Vec<AuditRecord>,
-        report: &'a mut HistoryReport,
-    ) -> BoxFuture<'a, Result<()>> {
-        // The plugin's Events are Arc's only record of its generation changes.
-        report.generations = events.into_iter().map(|r| r.entry).collect();
-        Box::pin(async { Ok(()) })
-    }
-
-    fn in_flight<'a>(
-        &'a self,
-        _ctx: &'a Ctx,
-        _kind: &'a Installed,
-        _scope: Option<&'a str>,
-        _dbs: &'a [DbItem],
-    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
-        // NB: Arc's in-flight change is on the object itself: see `credential_state`.
-        Box::pin(async { Ok(HashMap::new()) })
-    }
-
-    fn credential_state(
-        &self,
-        _engine: &EngineSpec,
-        db: &DbItem,
-        _secret: Option<&SecretSummary>,
-        _in_flight: Option<InFlight>,
-    ) -> CredentialState {
-        inspect::credential_state(db)
-    }
-
-    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
-        // NB: Arc serves SQL through `<name>-external-svc` (its status.primaryEndpoint), and
-        // its pods carry only the instance label.
-        let service = format!("{db}-external-svc");
-        LoginPlace {
-            pod_selectors: vec![(
-                format!("app.kubernetes.io/instance={db}"),
-                "of the instance",
-            )],
-            fallback_pod: format!("{db}-0"),
-            server_name: format!("{service}.{ns}.svc"),
-            service,
-        }
     }
 }
 
@@ -679,5 +610,19 @@ mod tests {
         let error = ArcState::read(&Mi::new().state("Error", 3).0);
         assert!(!finished(&p, &error, 4, false).unwrap());
         assert_eq!(finished(&p, &error, 4, true).unwrap_err().exit_code(), 5);
+    }
+
+    #[test]
+    fn arc_refuses_a_given_credential_before_any_api_call() {
+        let mi = Plan::for_test("sqlmi/mi", Action::Rotate).target;
+        assert!(Arc.check(&mi, &NewCredential::Operator).is_ok());
+        for given in [
+            NewCredential::Secret("mine".into()),
+            NewCredential::Generate { username: None },
+        ] {
+            let e = Arc.check(&mi, &given).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{e}");
+            assert!(e.to_string().contains("do not apply to SqlManagedInstance"), "{e}");
+        }
     }
 }

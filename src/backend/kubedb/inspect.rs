@@ -5,12 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use futures::future::BoxFuture;
 use kube::api::ApiResource;
+
+use super::KubeDb;
 
 use crate::api::discovery::Installed;
 use crate::api::read::{collection_url, list_pages};
 use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials};
+use crate::backend::{CredentialState, Credentials, Inspect, LoginPlace};
 use crate::context::Ctx;
 use crate::creds::pair;
 use crate::engines::{EngineSpec, OpsSpec};
@@ -18,24 +21,8 @@ use crate::error::Result;
 use crate::model::ops::{OpsItem, ROTATE_AUTH};
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
-use crate::report::{HistoryRequest, InFlight, PrevKept, RequestView};
+use crate::report::{HistoryReport, HistoryRequest, InFlight, PrevKept, RequestView, StatusReport};
 use crate::target::Target;
-
-/// `prev`: the auth Secret's pair, rotated in at `status.authSecret.lastUpdateTimestamp`.
-pub fn credentials(
-    target: &Target,
-    ns: &str,
-    db: &DbItem,
-    secret: &str,
-    data: &BTreeMap<String, String>,
-) -> Credentials {
-    let (credentials, note) = pair(target.engine, secret, data, last_update(db));
-    Credentials {
-        credentials,
-        generation: None,
-        note: note.map(|n| format!("{n} (rotate with: kubectl rotate auth {target} -n {ns})")),
-    }
-}
 
 /// When KubeDB last changed the credentials: set at creation and at each rotation.
 fn last_update(db: &DbItem) -> Option<String> {
@@ -64,7 +51,7 @@ async fn rotate_auths(
 }
 
 /// `status`: the newest RotateAuth for the target, if any.
-pub async fn newest_request(
+async fn newest_request(
     ctx: &Ctx,
     target: &Target,
     ops: &OpsSpec,
@@ -79,7 +66,7 @@ pub async fn newest_request(
 
 /// `history`: every RotateAuth for the target, newest first, with who created it when the
 /// plugin recorded an Event for it.
-pub async fn requests(
+async fn requests(
     ctx: &Ctx,
     target: &Target,
     ops: &OpsSpec,
@@ -113,7 +100,7 @@ pub async fn requests(
 
 /// `list`: the newest RotateAuth still in flight for each listed database of one kind, from
 /// one paged LIST of the kind's ops requests (none when nothing was listed).
-pub async fn in_flight(
+async fn in_flight(
     ctx: &Ctx,
     kind: &Installed,
     scope: Option<&str>,
@@ -151,27 +138,109 @@ pub async fn in_flight(
         .collect())
 }
 
-/// `list`: the last update (else the auth Secret's creation), and whether the auth Secret
-/// keeps a previous credential, from its key names.
-pub fn credential_state(
-    engine: &EngineSpec,
-    db: &DbItem,
-    secret: Option<&SecretSummary>,
-    in_flight: Option<InFlight>,
-) -> CredentialState {
-    let prev_kept = match secret {
-        None => PrevKept::Unknown,
-        Some(s) => match s.keeps_previous(engine.prev) {
-            Some(true) => PrevKept::Yes,
-            Some(false) => PrevKept::No,
-            None => PrevKept::NotKept,
-        },
-    };
-    CredentialState {
-        last_rotated: last_update(db)
-            .or_else(|| secret.and_then(|s| s.metadata.creation_timestamp.clone())),
-        prev_kept,
-        in_flight,
-        credentials_generation: None,
+impl Inspect for KubeDb {
+    /// The auth Secret's pair, rotated in at `status.authSecret.lastUpdateTimestamp`.
+    fn credentials(
+        &self,
+        target: &Target,
+        ns: &str,
+        db: &DbItem,
+        secret: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Credentials {
+        let (credentials, note) = pair(target.engine, secret, data, last_update(db));
+        Credentials {
+            credentials,
+            generation: None,
+            note: note.map(|n| format!("{n} (rotate with: kubectl rotate auth {target} -n {ns})")),
+        }
+    }
+
+    /// The newest RotateAuth for the database, with its steps.
+    fn status<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        target: &'a Target,
+        _db: &'a DbItem,
+        ops_ar: Option<&'a ApiResource>,
+        report: &'a mut StatusReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
+                report.request = newest_request(ctx, target, ops, ops_ar).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Every RotateAuth for the database, newest first, with who asked for it.
+    fn history<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        target: &'a Target,
+        ops_ar: Option<&'a ApiResource>,
+        events: Vec<AuditRecord>,
+        report: &'a mut HistoryReport,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
+                report.requests = requests(ctx, target, ops, ops_ar, events).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn in_flight<'a>(
+        &'a self,
+        ctx: &'a Ctx,
+        kind: &'a Installed,
+        scope: Option<&'a str>,
+        dbs: &'a [DbItem],
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
+        Box::pin(in_flight(ctx, kind, scope, dbs))
+    }
+
+    /// The last update (else the auth Secret's creation), and whether the auth Secret
+    /// keeps a previous credential, from its key names.
+    fn credential_state(
+        &self,
+        engine: &EngineSpec,
+        db: &DbItem,
+        secret: Option<&SecretSummary>,
+        in_flight: Option<InFlight>,
+    ) -> CredentialState {
+        let prev_kept = match secret {
+            None => PrevKept::Unknown,
+            Some(s) => match s.keeps_previous(engine.prev) {
+                Some(true) => PrevKept::Yes,
+                Some(false) => PrevKept::No,
+                None => PrevKept::NotKept,
+            },
+        };
+        CredentialState {
+            last_rotated: last_update(db)
+                .or_else(|| secret.and_then(|s| s.metadata.creation_timestamp.clone())),
+            prev_kept,
+            in_flight,
+            credentials_generation: None,
+        }
+    }
+
+    /// KubeDB's primary Service is named after the database, its primary pod is labelled
+    /// `kubedb.com/role=primary`, and its server certificates name that Service.
+    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
+        let instance = format!("app.kubernetes.io/instance={db}");
+        LoginPlace {
+            pod_selectors: vec![
+                (
+                    format!("{instance},kubedb.com/role=primary"),
+                    "labelled kubedb.com/role=primary",
+                ),
+                (instance, "of the instance; none is labelled primary"),
+            ],
+            fallback_pod: format!("{db}-0"),
+            service: db.to_string(),
+            server_name: format!("{db}.{ns}.svc"),
+        }
     }
 }

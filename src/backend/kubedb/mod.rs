@@ -12,7 +12,7 @@ pub mod credential;
 pub mod inspect;
 pub mod request;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
@@ -26,24 +26,18 @@ use self::request::{
     build_request, check_preconditions, create_request, follow_command, new_conditions,
     request_name,
 };
-use crate::api::discovery::{Installed, Wanted};
+use crate::api::discovery::Wanted;
 use crate::api::read::get_target;
 use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
-use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials, LoginPlace};
+use crate::backend::Rotate;
 use crate::cli::DryRun;
-use crate::context::Ctx;
-use crate::engines::{EngineSpec, OpsSpec, KUBEDB_OPS_GROUP};
+use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::ops::{is_terminal, OpsItem};
-use crate::model::secret::SecretSummary;
 use crate::model::{DbItem, MANAGER};
-use crate::plan::Plan;
-use crate::report::{
-    object_name, HistoryReport, InFlight, Outcome, Progress, ProgressEvent, RequestRef, Rotation,
-    StatusReport,
-};
+use crate::plan::{NewCredential, Plan};
+use crate::report::{object_name, Outcome, Progress, ProgressEvent, RequestRef, Rotation};
 use crate::target::Target;
 
 /// The KubeDB backend (see [`crate::backend::Backend`]).
@@ -329,8 +323,9 @@ async fn wait_for(
     .await
 }
 
-impl crate::backend::Backend for KubeDb {
-    fn check(&self, _plan: &Plan) -> Result<()> {
+impl Rotate for KubeDb {
+    /// Every credential source is KubeDB's: the operator's, a Secret, or one the plugin makes.
+    fn check(&self, _target: &Target, _credential: &NewCredential) -> Result<()> {
         Ok(())
     }
 
@@ -342,87 +337,6 @@ impl crate::backend::Backend for KubeDb {
         progress: &'a mut dyn Progress,
     ) -> BoxFuture<'a, Result<Outcome>> {
         Box::pin(run_in(session, plan, found, progress))
-    }
-
-    fn credentials(
-        &self,
-        target: &Target,
-        ns: &str,
-        db: &DbItem,
-        secret: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Credentials {
-        inspect::credentials(target, ns, db, secret, data)
-    }
-
-    fn status<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        target: &'a Target,
-        _db: &'a DbItem,
-        ops_ar: Option<&'a ApiResource>,
-        report: &'a mut StatusReport,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
-                report.request = inspect::newest_request(ctx, target, ops, ops_ar).await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn history<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        target: &'a Target,
-        ops_ar: Option<&'a ApiResource>,
-        events: Vec<AuditRecord>,
-        report: &'a mut HistoryReport,
-    ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            if let (Some(ops), Some(ops_ar)) = (target.engine.ops(), ops_ar) {
-                report.requests = inspect::requests(ctx, target, ops, ops_ar, events).await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn in_flight<'a>(
-        &'a self,
-        ctx: &'a Ctx,
-        kind: &'a Installed,
-        scope: Option<&'a str>,
-        dbs: &'a [DbItem],
-    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
-        Box::pin(inspect::in_flight(ctx, kind, scope, dbs))
-    }
-
-    fn credential_state(
-        &self,
-        engine: &EngineSpec,
-        db: &DbItem,
-        secret: Option<&SecretSummary>,
-        in_flight: Option<InFlight>,
-    ) -> CredentialState {
-        inspect::credential_state(engine, db, secret, in_flight)
-    }
-
-    fn login_place(&self, db: &str, ns: &str) -> LoginPlace {
-        let instance = format!("app.kubernetes.io/instance={db}");
-        LoginPlace {
-            pod_selectors: vec![
-                (
-                    format!("{instance},kubedb.com/role=primary"),
-                    "labelled kubedb.com/role=primary",
-                ),
-                (instance, "of the instance; none is labelled primary"),
-            ],
-            fallback_pod: format!("{db}-0"),
-            // NB: KubeDB's primary Service is named after the database, and its server
-            // certificates name that Service.
-            service: db.to_string(),
-            server_name: format!("{db}.{ns}.svc"),
-        }
     }
 }
 
