@@ -6,8 +6,17 @@
 //! `{"failNext": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 2, "code": 503}}`,
 //! `{"delay": {"pathPrefix": "/api/v1", "count": 1, "millis": 500}}`,
 //! `{"failOpsRequest": {"namespace": "demo", "name": "x", "reason": "..."}}`,
-//! `{"skipRealDbChange": {"namespace": "demo", "name": "pg-demo"}}`;
+//! `{"skipRealDbChange": {"namespace": "demo", "name": "pg-demo"}}`,
+//! `{"loseResponse": {"method": "POST", "pathPrefix": "/apis/ops.kubedb.com/", "count": 1}}`,
+//! `{"hold": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 1, "millis": 3000}}`,
+//! `{"refuseConnections": {"millis": 5000}}`;
 //! `GET /sandbox/requests` returns the request counts.
+//!
+//! The failures are a real API server's: a write it applies whose answer never reaches the
+//! client (`loseResponse`), a write held and then applied although its client has gone
+//! (`hold`; kube-apiserver finishes a request whose client disconnected), a restart that
+//! drops every connection and refuses new ones for a while (`refuseConnections`). `delay`
+//! is a slow network instead: a client that gives up takes the request with it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,8 +31,12 @@ pub enum Action {
     Pass,
     /// Answer with this status code (a Status body with reason InternalError etc.).
     Fail(u16),
-    /// Wait, then serve it.
+    /// Wait, then serve it; a client that gives up meanwhile takes the request with it.
     Delay(Duration),
+    /// Serve it (the write is applied), then drop the connection without an answer.
+    LoseResponse,
+    /// Wait, then serve it even if the client has gone meanwhile.
+    Hold(Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -41,6 +54,9 @@ pub struct Faults {
     ops_failures: Mutex<HashMap<(String, String), String>>,
     counts: Mutex<HashMap<(String, String), u64>>,
     skip_real_db: Mutex<std::collections::HashSet<(String, String)>>,
+    refuse_until: Mutex<Option<std::time::Instant>>,
+    /// Woken when a restart begins, so open connections (watches too) are dropped.
+    pub restarted: tokio::sync::Notify,
 }
 
 impl Faults {
@@ -69,6 +85,45 @@ impl Faults {
                 remaining: count,
                 action: Action::Delay(delay),
             });
+    }
+
+    fn push(&self, method: Option<&str>, path_prefix: &str, count: u32, action: Action) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Rule {
+                method: method.map(str::to_uppercase),
+                path_prefix: path_prefix.into(),
+                remaining: count,
+                action,
+            });
+    }
+
+    /// Apply the next `count` matching requests but never answer them: the connection
+    /// closes after the write, as when an answer is lost on the way back.
+    pub fn lose_response_next(&self, method: Option<&str>, path_prefix: &str, count: u32) {
+        self.push(method, path_prefix, count, Action::LoseResponse);
+    }
+
+    /// Hold the next `count` matching requests for `delay`, then apply them whether or not
+    /// their client is still waiting.
+    pub fn hold_next(&self, method: Option<&str>, path_prefix: &str, count: u32, delay: Duration) {
+        self.push(method, path_prefix, count, Action::Hold(delay));
+    }
+
+    /// Restart: drop every open connection now, and refuse new ones for `duration`.
+    pub fn refuse_connections_for(&self, duration: Duration) {
+        *self.refuse_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now() + duration);
+        self.restarted.notify_waiters();
+    }
+
+    /// Whether new connections are refused now (a restart is under way).
+    pub fn refusing(&self) -> bool {
+        self.refuse_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| std::time::Instant::now() < t)
     }
 
     /// Decide what happens to a request (consumes one use of the first matching rule).
@@ -195,6 +250,26 @@ impl Faults {
                 Duration::from_millis(n(f, "millis").unwrap_or(1000)),
             );
         }
+        if let Some(f) = cmd.get("loseResponse") {
+            let prefix = s(f, "pathPrefix").ok_or("loseResponse.pathPrefix is required")?;
+            self.lose_response_next(
+                s(f, "method").as_deref(),
+                &prefix,
+                n(f, "count").unwrap_or(1) as u32,
+            );
+        }
+        if let Some(f) = cmd.get("hold") {
+            let prefix = s(f, "pathPrefix").ok_or("hold.pathPrefix is required")?;
+            self.hold_next(
+                s(f, "method").as_deref(),
+                &prefix,
+                n(f, "count").unwrap_or(1) as u32,
+                Duration::from_millis(n(f, "millis").unwrap_or(1000)),
+            );
+        }
+        if let Some(f) = cmd.get("refuseConnections") {
+            self.refuse_connections_for(Duration::from_millis(n(f, "millis").unwrap_or(1000)));
+        }
         if let Some(f) = cmd.get("failOpsRequest") {
             let ns = s(f, "namespace").ok_or("failOpsRequest.namespace is required")?;
             let name = s(f, "name").ok_or("failOpsRequest.name is required")?;
@@ -236,5 +311,25 @@ mod tests {
         assert_eq!(f.check("PATCH", "/apis/x/y"), Action::Fail(503));
         assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Fail(503));
         assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Pass);
+    }
+
+    #[test]
+    fn lost_answers_held_writes_and_restarts_are_rules_like_the_others() {
+        let f = Faults::default();
+        f.lose_response_next(Some("POST"), "/apis/ops", 1);
+        f.hold_next(None, "/apis/sql", 1, Duration::from_millis(5));
+        assert_eq!(f.check("GET", "/apis/ops/x"), Action::Pass);
+        assert_eq!(f.check("POST", "/apis/ops/x"), Action::LoseResponse);
+        assert_eq!(f.check("POST", "/apis/ops/x"), Action::Pass, "once");
+        assert_eq!(
+            f.check("PATCH", "/apis/sql/y"),
+            Action::Hold(Duration::from_millis(5))
+        );
+        assert!(!f.refusing());
+        f.refuse_connections_for(Duration::from_secs(60));
+        assert!(f.refusing());
+        f.apply_json(&json!({"refuseConnections": {"millis": 0}}))
+            .unwrap();
+        assert!(!f.refusing(), "a restart of 0 ms is over at once");
     }
 }

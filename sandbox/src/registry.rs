@@ -254,6 +254,12 @@ impl Registry {
                 };
             }
         }
+        // Leases, as every kube-apiserver serves them (coordination.k8s.io/v1): the plugin
+        // holds one per database while it writes a rotation.
+        defs.push(ResourceDef {
+            group: "coordination.k8s.io".into(),
+            ..core("Lease", "leases", &[], true, false)
+        });
         // Served versions as a real cluster with the Arc CRDs serves them (apiserver
         // transcript 03): sqlmanagedinstances skip v1beta2, which only has dags.
         defs.push(ResourceDef {

@@ -46,8 +46,16 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            // A restart: every open connection goes, watches included.
+            _ = shared.faults.restarted.notified() => conns.abort_all(),
             acc = listener.accept() => {
                 let Ok((tcp, _)) = acc else { continue };
+                // NB: during a restart the connection is closed before TLS: the client
+                // sees the connection fail, as against a server that is not there.
+                if shared.faults.refusing() {
+                    drop(tcp);
+                    continue;
+                }
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let shared = shared.clone();
@@ -55,7 +63,7 @@ pub async fn serve(
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
                     let svc = service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                        async move { handle(shared, req).await.ok_or(LostResponse) }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), svc)
@@ -154,7 +162,20 @@ impl User {
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+/// A response the fault hooks keep from the client: hyper closes the connection instead.
+#[derive(Debug)]
+struct LostResponse;
+
+impl std::fmt::Display for LostResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the response was lost (fault injected)")
+    }
+}
+
+impl std::error::Error for LostResponse {}
+
+/// Serves one request; `None` when a fault says its answer is lost (the connection closes).
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<Body>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     // NB: watches are counted as method WATCH, so request budgets can leave them out.
@@ -173,7 +194,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         Some(v) => match v.strip_prefix("Bearer ").map(str::trim) {
             Some(crate::ADMIN_TOKEN) => User::Admin,
             Some(crate::FORBIDDEN_TOKEN) => User::Bob,
-            _ => return error_response(&ApiError::unauthorized()),
+            _ => return Some(error_response(&ApiError::unauthorized())),
         },
         None => User::Anonymous,
     };
@@ -182,28 +203,47 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         "/version" | "/healthz" | "/readyz" | "/livez"
     );
     if user == User::Anonymous && !public {
-        return error_response(&ApiError::new(
+        return Some(error_response(&ApiError::new(
             403,
             "Forbidden",
             format!("forbidden: User \"system:anonymous\" cannot get path \"{path}\""),
-        ));
+        )));
     }
-    if !path.starts_with("/sandbox/") {
-        match shared.faults.check(method.as_str(), &path) {
-            Action::Pass => {}
-            Action::Delay(d) => tokio::time::sleep(d).await,
-            Action::Fail(code) => {
-                return error_response(&ApiError::new(
-                    code,
-                    reason_for(code),
-                    format!("injected fault: {} {}", method, path),
-                ))
-            }
+    let action = if path.starts_with("/sandbox/") {
+        Action::Pass
+    } else {
+        shared.faults.check(method.as_str(), &path)
+    };
+    let served = move |shared: Arc<Shared>, req| async move {
+        match route(&shared, user, req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
         }
-    }
-    match route(&shared, user, req).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    };
+    match action {
+        Action::Pass => Some(served(shared, req).await),
+        Action::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Some(served(shared, req).await)
+        }
+        Action::Fail(code) => Some(error_response(&ApiError::new(
+            code,
+            reason_for(code),
+            format!("injected fault: {} {}", method, path),
+        ))),
+        Action::LoseResponse => {
+            let _ = served(shared, req).await;
+            None
+        }
+        // NB: in a task of its own, so the write happens even when the client has gone and
+        // hyper drops this future.
+        Action::Hold(d) => {
+            let held = tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                served(shared, req).await
+            });
+            held.await.ok()
+        }
     }
 }
 
