@@ -114,7 +114,10 @@ pub enum Command {
     /// --secret names a kubernetes.io/basic-auth Secret holding it, --password-stdin reads
     /// one, or --generate has the plugin generate it; the plugin then creates the Secret
     /// (owned by the database). The engine's fixed user and password rules are checked
-    /// before anything is written. The previous credential is kept in the auth Secret.
+    /// before anything is written, and a new password equal to the current one is refused.
+    /// The previous credential is kept in the auth Secret. One rotation at a time per
+    /// database: the checks and writes hold the database's Lease, and a second command
+    /// exits 3 while a rotation is written or running.
     ///
     /// Several targets, -l, --all or -A rotate many databases, --parallel at a time, and
     /// print one summary table; each failure is reported in its row and makes the exit
@@ -394,8 +397,9 @@ pub struct AuthArgs {
     #[arg(long, value_name = "NAME", help_heading = "Credential options")]
     pub secret: Option<String>,
 
-    /// KubeDB: read the new password from stdin (one line; never echoed, never in argv);
-    /// the plugin creates a basic-auth Secret for it, owned by the database.
+    /// KubeDB: read the new password from stdin (one line, its line ending dropped, no
+    /// control characters; never echoed, never in argv); the plugin creates a basic-auth
+    /// Secret for it, owned by the database.
     #[arg(long, conflicts_with_all = ["secret", "generate"], help_heading = "Credential options")]
     pub password_stdin: bool,
 

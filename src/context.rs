@@ -19,6 +19,9 @@ pub struct Ctx {
     pub request_timeout: Option<Duration>,
     /// The kubeconfig context's user name (for audit Events), if the context names one.
     pub user: Option<String>,
+    /// This command's id: recorded on what it writes (the lock's holder, the ops request),
+    /// so a retry or a re-read recognises its own write.
+    pub command_id: String,
 }
 
 /// The user named by the chosen context (`--context`, else the current one).
@@ -73,6 +76,7 @@ impl Ctx {
             namespace,
             request_timeout,
             user,
+            command_id: random_id(),
         })
     }
 
@@ -84,4 +88,19 @@ impl Ctx {
             None => 290,
         }
     }
+}
+
+/// A short random hex id (OS CSPRNG).
+pub fn random_id() -> String {
+    use rand::TryRng;
+    let mut bytes = [0u8; 8];
+    // NB: if the OS RNG fails we still need an id, and it need not be secret: fall back to time.
+    if rand::rngs::SysRng.try_fill_bytes(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = (nanos as u64).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

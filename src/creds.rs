@@ -65,16 +65,44 @@ pub fn decode_data(data: Option<&BTreeMap<String, ByteString>>) -> BTreeMap<Stri
         .collect()
 }
 
+/// What every password given to the plugin must be, whatever the engine: not empty, no
+/// control characters (NUL, line breaks, tabs: clients end or mangle strings at them), and
+/// no longer than the engine takes ([`PasswordPolicy::max_len`]). Nothing is trimmed.
+pub fn check_input(policy: PasswordPolicy, password: &Password) -> Result<(), String> {
+    let p = password.expose();
+    if p.is_empty() {
+        return Err("the password is empty".into());
+    }
+    // NB: most clients end a string at NUL and mangle other control characters, so the
+    // database could get another password than the Secret holds.
+    if let Some(c) = p.chars().find(|c| c.is_control()) {
+        let what = match c {
+            '\0' => "a NUL byte".to_string(),
+            '\n' | '\r' => "a line break".to_string(),
+            '\t' => "a tab".to_string(),
+            c => format!("the control character U+{:04X}", u32::from(c)),
+        };
+        return Err(format!(
+            "the password holds {what}; use printable characters only"
+        ));
+    }
+    let (len, max) = (p.chars().count(), policy.max_len());
+    if len > max {
+        return Err(format!(
+            "the password has {len} characters; at most {max} are accepted"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a password against an engine's policy; the error says what is missing, never the value.
 pub fn check_policy(
     policy: PasswordPolicy,
     username: &str,
     password: &Password,
 ) -> Result<(), String> {
+    check_input(policy, password)?;
     let p = password.expose();
-    if p.is_empty() {
-        return Err("the password is empty".into());
-    }
     let upper = p.chars().any(|c| c.is_ascii_uppercase());
     let lower = p.chars().any(|c| c.is_ascii_lowercase());
     let digit = p.chars().any(|c| c.is_ascii_digit());

@@ -71,6 +71,17 @@ pub enum PasswordPolicy {
     HanaDb,
 }
 
+impl PasswordPolicy {
+    /// The longest password the engine takes, in characters: SQL Server documents 128;
+    /// elsewhere 1024, far beyond any need and short of what clients and Secrets choke on.
+    pub fn max_len(self) -> usize {
+        match self {
+            PasswordPolicy::Mssql => 128,
+            _ => 1024,
+        }
+    }
+}
+
 /// Where the auth Secret keeps the previous credential after a RotateAuth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrevLayout {

@@ -141,6 +141,21 @@ pub enum Error {
         follow: String,
     },
 
+    /// The write landed, then following it failed: what is known, what is not, and how to
+    /// find out. Never "re-run": that could rotate twice.
+    #[error(
+        "{written}; its outcome is unknown: {source}. Do not re-run the rotation; follow it \
+         with `{follow}`"
+    )]
+    OutcomeUnknown {
+        /// What is known to have been written, e.g. `postgresopsrequest demo/x was created`.
+        written: String,
+        /// Why the outcome could not be followed.
+        source: Box<Error>,
+        /// A command that follows it.
+        follow: String,
+    },
+
     /// An API call failed.
     #[error("cannot {action}: {}", describe(.source))]
     Api {
@@ -240,7 +255,8 @@ impl Error {
             | Error::Stale { .. }
             | Error::LoginError(_)
             | Error::Io(_)
-            | Error::Runtime(_) => 1,
+            | Error::Runtime(_)
+            | Error::OutcomeUnknown { .. } => 1,
         }
     }
 

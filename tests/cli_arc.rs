@@ -74,36 +74,10 @@ fn a_rollback_with_nothing_to_roll_back_to_is_refused() {
     assert_eq!(env.sqlmi_generation(), 0);
 }
 
-/// Runs `n` rotations at once and returns their outputs.
-fn concurrently(env: &Env, n: usize, args: &[&str]) -> Vec<cli_support::Out> {
-    let children: Vec<_> = (0..n)
-        .map(|_| {
-            env.rotate_command(args)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    children
-        .into_iter()
-        .map(|c| {
-            let o = c.wait_with_output().expect("wait");
-            let out = cli_support::Out {
-                code: o.status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            };
-            env.record(&out);
-            out
-        })
-        .collect()
-}
-
 #[test]
 fn ten_concurrent_rotations_raise_the_generation_by_exactly_the_number_that_reported_success() {
     let env = Env::demo();
-    let outs = concurrently(&env, 10, &["auth", "sqlmi/sqlmi-demo", "-n", "demo"]);
+    let outs = env.concurrently(10, &["auth", "sqlmi/sqlmi-demo", "-n", "demo"], None);
     let ok = outs.iter().filter(|o| o.code == 0).count() as i64;
     assert!(ok >= 1, "at least one wins: {outs:#?}");
     assert_eq!(env.sqlmi_generation(), ok, "{outs:#?}");
@@ -119,20 +93,26 @@ fn ten_concurrent_rotations_raise_the_generation_by_exactly_the_number_that_repo
 }
 
 #[test]
-fn ten_concurrent_forced_rotations_still_never_double_bump() {
-    // --apply Always skips the in-progress check, so all ten race on the guarded patch.
-    let env = Env::demo();
-    let outs = concurrently(&env, 10, &["auth", "sqlmi/sqlmi-demo", "--apply", "Always"]);
-    let ok = outs.iter().filter(|o| o.code == 0).count() as i64;
-    assert!(ok >= 1, "{outs:#?}");
-    assert_eq!(env.sqlmi_generation(), ok, "{outs:#?}");
-    for o in outs.iter().filter(|o| o.code != 0) {
-        assert_eq!(o.code, 3, "{o:#?}");
-        assert!(
-            o.stderr
-                .contains("was changed by someone else since it was read; nothing was written"),
-            "{o:#?}"
-        );
+fn twenty_concurrent_rotations_with_or_without_apply_always_bump_exactly_once() {
+    for extra in [&[][..], &["--apply", "Always"]] {
+        // A controller that takes its time, as a real one does: all twenty run while the
+        // first bump is still being applied.
+        let env = Env::slow(std::time::Duration::from_millis(1500));
+        let mut args = vec!["auth", "sqlmi/sqlmi-demo"];
+        args.extend_from_slice(extra);
+        let outs = env.concurrently(20, &args, None);
+        let ok = outs.iter().filter(|o| o.code == 0).count();
+        assert_eq!(ok, 1, "{extra:?}: {outs:#?}");
+        assert_eq!(env.sqlmi_generation(), 1, "{extra:?}: {outs:#?}");
+        for o in outs.iter().filter(|o| o.code != 0) {
+            assert_eq!(o.code, 3, "{o:#?}");
+            assert!(
+                o.stderr
+                    .contains("was changed by someone else since it was read")
+                    || o.stderr.contains("already has a rotation in progress"),
+                "{o:#?}"
+            );
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! retry policy (here): only idempotent requests are retried, and only on transient errors.
 
 pub mod discovery;
+pub mod lock;
 pub mod read;
 pub mod session;
 pub mod watch;

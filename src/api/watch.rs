@@ -11,10 +11,21 @@ use super::{is_transient, retry};
 use crate::context::Ctx;
 use crate::error::{status_code, Error, Result};
 
+/// How long a watch may stay silent (no event, no bookmark, no end) before it is taken for
+/// dead and opened again from the last resourceVersion: a stream a proxy keeps open after
+/// the server behind it has gone says nothing, forever.
+pub const SILENCE: Duration = Duration::from_secs(60);
+
+/// The longest pause between attempts after transient failures (a server restarting).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Watches `api` from `rv` until `on_event` returns `Some`, surviving what a long watch
-/// meets: server-side timeouts (renewed), bookmarks (move `rv` on), 410 Gone and up to five
-/// broken connections in a row (`relist` gives a fresh `(objects, rv)`, fed to `on_event`
-/// as MODIFIED). `what` names the watch in errors. Shared by single waits and bulk feeds.
+/// meets: server-side timeouts (renewed), bookmarks (move `rv` on), 410 Gone (`relist`
+/// gives a fresh `(objects, rv)`, fed to `on_event` as MODIFIED), a stream silent for
+/// [`SILENCE`] (reopened), and transient failures of the server (connections refused or
+/// broken, 5xx), retried with a backoff up to [`MAX_BACKOFF`] for as long as the caller
+/// waits (callers bound the wait: [`bounded`]). `what` names the watch in errors. Shared by
+/// single waits and bulk feeds.
 pub async fn watch_resilient<T, Relist, Fut>(
     api: &Api<DynamicObject>,
     params: impl Fn() -> WatchParams,
@@ -29,15 +40,27 @@ where
     Relist: FnMut() -> Fut,
     Fut: Future<Output = Result<(Vec<DynamicObject>, String)>>,
 {
-    let mut failures = 0u32;
+    let mut backoff = Duration::ZERO;
+    let pause = |backoff: &mut Duration| {
+        *backoff = (*backoff * 2).clamp(Duration::from_millis(250), MAX_BACKOFF);
+        tokio::time::sleep(*backoff)
+    };
     loop {
         let mut must_relist = false;
         match api.watch(&params(), &rv).await {
             Ok(stream) => {
                 let mut stream = stream.boxed();
                 loop {
-                    match stream.try_next().await {
-                        Ok(Some(WatchEvent::Bookmark(b))) => rv = b.metadata.resource_version,
+                    let next = match tokio::time::timeout(SILENCE, stream.try_next()).await {
+                        Ok(next) => next,
+                        // Silent too long: reopen from where we are (no relist needed).
+                        Err(_) => break,
+                    };
+                    match next {
+                        Ok(Some(WatchEvent::Bookmark(b))) => {
+                            backoff = Duration::ZERO;
+                            rv = b.metadata.resource_version;
+                        }
                         Ok(Some(WatchEvent::Error(status))) if status.code == 410 => {
                             must_relist = true;
                             break;
@@ -55,9 +78,7 @@ where
                                 | WatchEvent::Deleted(o) => o,
                                 _ => continue,
                             };
-                            if !matches!(ev, WatchEvent::Deleted(_)) {
-                                failures = 0;
-                            }
+                            backoff = Duration::ZERO;
                             if let Some(v) = &obj.metadata.resource_version {
                                 rv = v.clone();
                             }
@@ -67,8 +88,7 @@ where
                         }
                         // The server closed the watch (timeoutSeconds): renew it.
                         Ok(None) => break,
-                        Err(e) if is_transient(&e) && failures < 5 => {
-                            failures += 1;
+                        Err(e) if is_transient(&e) => {
                             must_relist = true;
                             break;
                         }
@@ -77,16 +97,24 @@ where
                 }
             }
             Err(e) if status_code(&e) == Some(410) => must_relist = true,
-            Err(e) if is_transient(&e) && failures < 5 => {
-                failures += 1;
-                tokio::time::sleep(Duration::from_millis(250 * u64::from(failures))).await;
+            Err(e) if is_transient(&e) => {
+                pause(&mut backoff).await;
                 must_relist = true;
             }
             Err(e) => return Err(Error::api(format!("watch {what}"), e)),
         }
         if must_relist {
-            // Our resourceVersion is too old or the stream broke: read afresh.
-            let (items, new_rv) = relist().await?;
+            // Our resourceVersion is too old or the stream broke: read afresh; while the
+            // server is away, keep trying.
+            let (items, new_rv) = loop {
+                match relist().await {
+                    Ok(listed) => break listed,
+                    Err(Error::Api { source, .. }) if is_transient(&source) => {
+                        pause(&mut backoff).await
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             rv = new_rv;
             for obj in items {
                 if let Some(done) = on_event(WatchEvent::Modified(obj))? {

@@ -166,18 +166,3 @@ pub fn now_rfc3339() -> String {
         .map(|t| t.to_string())
         .unwrap_or_default()
 }
-
-/// A short random hex id (OS CSPRNG).
-pub fn random_id() -> String {
-    use rand::TryRng;
-    let mut bytes = [0u8; 8];
-    // NB: if the OS RNG fails we still need an id, and it need not be secret: fall back to time.
-    if rand::rngs::SysRng.try_fill_bytes(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = (nanos as u64).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

@@ -44,6 +44,9 @@ pub fn plan(
                 creds::check_username(t.engine, u, None).map_err(Error::Usage)?;
             }
             if let NewCredential::Supplied { password, username } = &plan.credential {
+                creds::check_input(t.engine.password_policy, password).map_err(|why| {
+                    Error::Usage(format!("the password from stdin cannot be used: {why}"))
+                })?;
                 let user = username.as_deref().or(t.engine.admin_user);
                 if let Some(user) = user {
                     creds::check_policy(t.engine.password_policy, user, password).map_err(
@@ -98,14 +101,19 @@ fn credential(args: &AuthArgs, stdin: &mut dyn BufRead) -> Result<NewCredential>
 
 /// One line from stdin, without its line ending; never echoed, never in a message.
 fn read_password(stdin: &mut dyn BufRead) -> Result<Password> {
-    let mut line = String::new();
+    // NB: all of stdin, as `docker login --password-stdin` reads it: a second line would
+    // otherwise be dropped without a word.
+    let mut input = String::new();
     stdin
-        .read_line(&mut line)
+        .read_to_string(&mut input)
         .map_err(|e| Error::Usage(format!("cannot read the password from stdin: {e}")))?;
-    let value = line
-        .strip_suffix('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .unwrap_or(&line);
+    let (line, rest) = input.split_once('\n').unwrap_or((input.as_str(), ""));
+    let value = line.strip_suffix('\r').unwrap_or(line);
+    if !rest.trim().is_empty() {
+        return Err(Error::Usage(
+            "--password-stdin reads one line, and stdin holds more: pipe only the password".into(),
+        ));
+    }
     if value.is_empty() {
         return Err(Error::Usage(
             "--password-stdin read an empty password: pipe one line holding it".into(),

@@ -55,6 +55,8 @@ pub mod annotations {
     pub const CHANGED_AT: &str = "rotate.kubectl.dev/changed-at";
     /// A random id of the write, to tell after a lost response whether it landed.
     pub const REQUEST_ID: &str = "rotate.kubectl.dev/request-id";
+    /// Who wrote it (the kubeconfig context's user), on the ops requests the plugin creates.
+    pub const USER: &str = "rotate.kubectl.dev/user";
 }
 
 use annotations as ann;

@@ -175,6 +175,36 @@ impl Env {
         c
     }
 
+    /// Runs `n` copies of `kubectl-rotate ARGS` at once, each reading `stdin` (when given)
+    /// from a pipe, and returns how each ended.
+    pub fn concurrently(&self, n: usize, args: &[&str], stdin: Option<&str>) -> Vec<Out> {
+        use std::io::Write as _;
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                let mut c = self.rotate_command(args);
+                c.stdout(Stdio::piped()).stderr(Stdio::piped());
+                if stdin.is_some() {
+                    c.stdin(Stdio::piped());
+                }
+                let mut child = c.spawn().expect("spawn kubectl-rotate");
+                if let Some(text) = stdin {
+                    let text = text.replace("{i}", &i.to_string());
+                    let mut pipe = child.stdin.take().expect("stdin");
+                    pipe.write_all(text.as_bytes()).expect("write stdin");
+                }
+                child
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| {
+                let out = Out::from(c.wait_with_output().expect("wait"));
+                self.record(&out);
+                out
+            })
+            .collect()
+    }
+
     /// Records output of a plugin run for the password check.
     pub fn record(&self, out: &Out) {
         self.printed.borrow_mut().push(out.stdout.clone());

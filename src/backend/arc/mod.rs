@@ -69,7 +69,9 @@ pub fn decide(plan: &Plan, s: &ArcState, follow_cmd: &str) -> Result<GenerationC
     } else {
         s.state.as_str()
     };
-    if plan.apply == ApplyPolicy::IfReady && s.busy() {
+    // NB: even with --apply Always: Always skips the Ready check, never the one-at-a-time
+    // rule, or concurrent commands would stack bumps while the controller applies one.
+    if s.busy() {
         return Err(Error::InProgress {
             target,
             request: format!("generation {} of the spec", s.generation),
@@ -204,7 +206,7 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
     let obj = get_target(&api, &plan.target, &plan.namespace).await?;
     let state = ArcState::read(&obj);
     let change = decide(plan, &state, &follow_cmd)?;
-    let request_id = crate::backend::random_id();
+    let request_id = crate::context::random_id();
     let patch = build_patch(
         &obj,
         change,
@@ -281,9 +283,25 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
         }),
         plan.wait_bound(),
         format!("{label} to apply credentials generation {}", change.to),
-        follow_cmd,
+        follow_cmd.clone(),
     )
-    .await?;
+    .await;
+    let waited = match waited {
+        Ok(w) => w,
+        Err(
+            e @ (Error::Timeout { .. } | Error::Interrupted { .. } | Error::RotationFailed { .. }),
+        ) => return Err(e),
+        Err(e) => {
+            return Err(Error::OutcomeUnknown {
+                written: format!(
+                    "{label} was patched to credentials generation {}",
+                    change.to
+                ),
+                source: Box::new(e),
+                follow: follow_cmd,
+            })
+        }
+    };
     rotation.phase = waited.state.clone();
     rotation.message = waited.message;
     rotation.duration_seconds = Some(started.elapsed().as_secs_f64());
@@ -320,6 +338,14 @@ async fn write(
     };
     pp.dry_run = plan.dry_run == DryRun::Server;
     let read_rv = read.metadata.resource_version.clone();
+    let ours = |o: &DynamicObject| {
+        o.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ann::REQUEST_ID))
+            .map(String::as_str)
+            == Some(request_id)
+    };
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -330,12 +356,15 @@ async fn write(
             Ok(obj) => return Ok(obj),
             Err(e) if status_code(&e) == Some(409) => return Err(conflict()),
             Err(e) if status_code(&e) == Some(422) => {
-                // A failed `test` is 422 Invalid. Tell it from a real validation error by
-                // whether the object moved on since we read it.
+                // A failed `test` is 422 Invalid: the object moved on since we read it. It
+                // may have moved on by our own write, when this is a resend whose first
+                // attempt landed late: the request id on the object tells.
                 let now = retry(|| api.get(name))
                     .await
                     .map_err(|e| Error::api(format!("get {name}"), e))?;
-                return if now.metadata.resource_version != read_rv {
+                return if ours(&now) {
+                    Ok(now)
+                } else if now.metadata.resource_version != read_rv {
                     Err(conflict())
                 } else {
                     Err(Error::api(action, e))
@@ -345,12 +374,7 @@ async fn write(
                 let now = retry(|| api.get(name))
                     .await
                     .map_err(|e| Error::api(format!("get {name}"), e))?;
-                let ours = now
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(ann::REQUEST_ID));
-                if ours.map(String::as_str) == Some(request_id) {
+                if ours(&now) {
                     return Ok(now);
                 }
                 if now.metadata.resource_version != read_rv {
@@ -506,6 +530,14 @@ mod tests {
     }
 
     #[test]
+    fn apply_always_never_stacks_a_bump_on_one_being_applied() {
+        let p = plan(Action::Rotate, ApplyPolicy::Always);
+        let busy = Mi::new().credentials_generation(1).state("Updating", 2);
+        let e = decide(&p, &ArcState::read(&busy.0), "").unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+    }
+
+    #[test]
     fn rollback_is_allowed_from_the_error_state() {
         let mi = Mi::new().credentials_generation(2).state("Error", 3);
         assert_eq!(
@@ -622,7 +654,10 @@ mod tests {
         ] {
             let e = Arc.check(&mi, &given).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{e}");
-            assert!(e.to_string().contains("do not apply to SqlManagedInstance"), "{e}");
+            assert!(
+                e.to_string().contains("do not apply to SqlManagedInstance"),
+                "{e}"
+            );
         }
     }
 }

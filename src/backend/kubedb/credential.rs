@@ -149,18 +149,26 @@ pub async fn credential_source(
     plan: &Plan,
     apis: &Apis,
     db: &DynamicObject,
-    auth_name: &str,
+    auth: &Secret,
     name_inputs: &[&str],
 ) -> Result<Source> {
     let engine = plan.target.engine;
     let (ns, target) = (plan.namespace.as_str(), plan.target.to_string());
-    let missing_auth = "the database's auth Secret is missing";
-    let current_user = || async {
-        let auth = get_secret(&apis.secrets, &plan.namespace, auth_name, missing_auth).await?;
-        Ok::<_, Error>(creds::current_username(
-            engine,
-            &creds::decode_data(auth.data.as_ref()),
-        ))
+    let auth_name = auth.metadata.name.as_deref().unwrap_or_default();
+    let auth_data = creds::decode_data(auth.data.as_ref());
+    let current_user = creds::current_username(engine, &auth_data);
+    let current_password = creds::read(engine.prev.current(), &auth_data).map(|(_, p)| p);
+    // NB: rotating to the password in use would make `.prev` the same password, and the
+    // previous credential, the rollback point, would be gone.
+    let unchanged = |new: &str, from: &str| {
+        (current_password.as_deref() == Some(new))
+            .then(|| {
+                Error::Usage(format!(
+                    "the new password ({from}) is the one {target} uses now: rotating to it \
+                     would replace the previous credential kept for rollback; choose another"
+                ))
+            })
+            .map_or(Ok(()), Err)
     };
     let new_secret = |cred: &Credential, name_input: String, describe| {
         let mut inputs = name_inputs.to_vec();
@@ -186,13 +194,15 @@ pub async fn credential_source(
                 "create it with `kubectl create secret generic {s} -n {ns} --type={BASIC_AUTH} \
                  --from-literal=username=... --from-literal=password=...`, or use --password-stdin"
             );
-            let user_secret = get_secret(&apis.secrets, &plan.namespace, s, &hint).await?;
-            let current = if engine.username_immutable {
-                current_user().await?
-            } else {
-                None
-            };
-            check_user_secret(engine, &user_secret, current.as_deref())?;
+            let user_secret = get_secret(&apis.secrets, ns, s, &hint).await?;
+            let current = current_user
+                .as_deref()
+                .filter(|_| engine.username_immutable);
+            check_user_secret(engine, &user_secret, current)?;
+            let given = creds::decode_data(user_secret.data.as_ref());
+            if let Some(p) = given.get(creds::PASSWORD_KEY) {
+                unchanged(p, &format!("in secret {s}"))?;
+            }
             Ok(Source {
                 secret_ref: Some(s.clone()),
                 new_secret: None,
@@ -208,7 +218,7 @@ pub async fn credential_source(
                 _ if engine.prev == PrevLayout::None => String::new(),
                 (Some(admin), _) => admin.to_string(),
                 (None, Some(u)) if !engine.username_immutable => u.clone(),
-                (None, _) => current_user().await?.ok_or_else(|| Error::NotFound {
+                (None, _) => current_user.clone().ok_or_else(|| Error::NotFound {
                     what: format!("a username in secret {ns}/{auth_name}"),
                     hint: Some("name one with --username".into()),
                 })?,
@@ -223,6 +233,7 @@ pub async fn credential_source(
                             Error::Usage(format!("the password from stdin cannot be used: {why}"))
                         },
                     )?;
+                    unchanged(password.expose(), "from stdin")?;
                     password.clone()
                 }
                 _ => crate::password::generate(engine.password_policy, &username),
@@ -235,11 +246,10 @@ pub async fn credential_source(
             } else {
                 "the password read from stdin"
             };
-            Ok(new_secret(&cred, crate::backend::random_id(), describe))
+            Ok(new_secret(&cred, crate::context::random_id(), describe))
         }
         (Action::Rollback, _) => {
-            let auth = get_secret(&apis.secrets, &plan.namespace, auth_name, missing_auth).await?;
-            let cred = match creds::previous(engine, &creds::decode_data(auth.data.as_ref())) {
+            let cred = match creds::previous(engine, &auth_data) {
                 Previous::Found(c) => c,
                 Previous::Missing(keys) => {
                     return Err(Error::Refused(format!(
@@ -266,26 +276,27 @@ pub async fn credential_source(
 }
 
 /// What changes each time the credentials change: the database's
-/// `status.authSecret.lastUpdateTimestamp`, else the auth Secret's resourceVersion.
-pub async fn last_update_stamp(
-    db: &DbItem,
-    secrets: &Api<Secret>,
-    auth_name: &str,
-) -> Result<String> {
-    if let Some(t) = db
-        .status
+/// `status.authSecret.lastUpdateTimestamp`, else the auth Secret's resourceVersion (pure).
+pub fn last_update_stamp(db: &DbItem, auth: &Secret) -> String {
+    db.status
         .auth_secret
         .as_ref()
         .and_then(|a| a.last_update_timestamp.clone())
-    {
-        return Ok(t);
-    }
-    // Metadata only: no need to fetch the Secret's data for this.
-    match retry(|| secrets.get_metadata_opt(auth_name)).await {
-        Ok(Some(m)) => Ok(m.metadata.resource_version.unwrap_or_default()),
-        Ok(None) => Ok(String::new()),
-        Err(e) => Err(Error::api(format!("get secret {auth_name}"), e)),
-    }
+        .or_else(|| auth.metadata.resource_version.clone())
+        .unwrap_or_default()
+}
+
+/// Reads the database's auth Secret, which must exist before anything is written, whatever
+/// the credential's source: a rotation would fail without it, and it holds what a new
+/// credential is compared with.
+pub async fn read_auth_secret(apis: &Apis, plan: &Plan, auth_name: &str) -> Result<Secret> {
+    get_secret(
+        &apis.secrets,
+        &plan.namespace,
+        auth_name,
+        "the database's auth Secret is missing; KubeDB creates it with the database",
+    )
+    .await
 }
 
 /// Creates the Secret for a new credential; adopts an identical one left by an earlier

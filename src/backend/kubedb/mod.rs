@@ -20,18 +20,22 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 
 use self::credential::{
-    create_credential_secret, credential_source, last_update_stamp, redacted, Source,
+    create_credential_secret, credential_source, last_update_stamp, read_auth_secret, redacted,
+    Source,
 };
 use self::request::{
     build_request, check_preconditions, create_request, follow_command, new_conditions,
-    request_name,
+    request_name, Origin,
 };
 use crate::api::discovery::Wanted;
+use crate::api::lock;
 use crate::api::read::get_target;
+use crate::api::retry;
 use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
 use crate::backend::Rotate;
 use crate::cli::DryRun;
+use crate::context::Ctx;
 use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::ops::{is_terminal, OpsItem};
@@ -53,10 +57,9 @@ pub struct Apis {
 }
 
 /// Rotates or rolls back a KubeDB database within a session (shared with other targets, or
-/// of its own):
-/// resolve, check, decide the credential's source, then create (or preview) and
-/// optionally follow the ops request. `db` is the database when the caller already
-/// listed it (bulk selections), saving a GET.
+/// of its own): resolve, take the database's lock, check, decide the credential's source,
+/// create (or preview) the ops request, give the lock up, and optionally follow the request.
+/// `db` is the database when the caller already listed it (bulk selections), saving a GET.
 async fn run_in(
     session: &Session,
     plan: &Plan,
@@ -78,22 +81,181 @@ async fn run_in(
         db_ar,
         ops_ar,
     };
-    let db_name = plan.target.name.as_str();
-
-    // Everything is checked before the first write.
     let db = match db {
         Some(db) => db,
         None => get_target(&apis.db, &plan.target, ns).await?,
     };
-    let item = DbItem::from_dynamic(&db);
+    // NB: dry runs write nothing, so they take no lock.
+    let lock = match plan.dry_run {
+        DryRun::None => Some(take_lock(ctx, plan, ops, &apis).await?),
+        _ => None,
+    };
+    let written = write(session, plan, ops, &apis, &db, progress).await;
+    if let Some(lock) = lock {
+        let request = match &written {
+            Ok(Written::Request { created, .. }) => created.metadata.name.clone(),
+            _ => None,
+        };
+        if let Err(e) = lock.release(ctx, request.as_deref()).await {
+            progress.warn(&format!(
+                "{e}; the lock expires by itself within {}s",
+                lock::TTL_SECONDS
+            ));
+        }
+    }
+    let (created, origin, mut rotation, started) = match written? {
+        Written::Done(outcome) => return Ok(*outcome),
+        Written::Request {
+            created,
+            origin,
+            rotation,
+            started,
+        } => (created, origin, rotation, started),
+    };
+    let request_name = created.metadata.name.clone().unwrap_or_default();
+    if origin == Origin::Adopted {
+        progress.warn(&format!(
+            "{} {request_name} already existed with the same spec (an earlier attempt of this \
+             command); following it instead of creating another",
+            ops.kind
+        ));
+    } else {
+        crate::audit::record(
+            ctx,
+            &db,
+            &apis.db_ar,
+            plan.action,
+            crate::audit::Detail::Request(request_name.clone()),
+            progress,
+        )
+        .await;
+    }
+    if !plan.wait {
+        let follow = Some(follow_command(ops, &request_name, ns));
+        return Ok(Outcome::Done { rotation, follow });
+    }
+
+    let finished = match wait_for(session, &apis, ops, plan, &created, progress).await {
+        Ok(f) => f,
+        Err(e @ (Error::Timeout { .. } | Error::Interrupted { .. })) => return Err(e),
+        Err(e) => {
+            return Err(Error::OutcomeUnknown {
+                written: format!(
+                    "{} {ns}/{request_name} was created",
+                    ops.kind.to_ascii_lowercase()
+                ),
+                source: Box::new(e),
+                follow: follow_command(ops, &request_name, ns),
+            })
+        }
+    };
+    rotation.duration_seconds = Some(started.elapsed().as_secs_f64());
+    let finished = OpsItem::from_dynamic(&finished);
+    rotation.phase = finished.phase();
+    if rotation.phase != "Successful" {
+        return Err(Error::RotationFailed {
+            request: format!("{} {request_name}", ops.kind.to_ascii_lowercase()),
+            phase: rotation.phase,
+            reason: finished.failure_reason(),
+        });
+    }
+    rotation.message = finished.last_message();
+    Ok(Outcome::Done {
+        rotation,
+        follow: None,
+    })
+}
+
+/// What the write phase came to.
+// NB: one value per target, moved once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Written {
+    /// Nothing more to do: a preview, or a server dry run's result.
+    Done(Box<Outcome>),
+    /// The ops request the server holds now.
+    Request {
+        created: DynamicObject,
+        origin: Origin,
+        rotation: Rotation,
+        started: Instant,
+    },
+}
+
+/// Takes the database's lock; refuses (exit 3) when another command holds it, or when the
+/// request the last holder wrote is still running.
+async fn take_lock(ctx: &Ctx, plan: &Plan, ops: &OpsSpec, apis: &Apis) -> Result<lock::Held> {
+    let (target, ns) = (&plan.target, plan.namespace.as_str());
+    let held = match lock::acquire(ctx, ns, target.engine.kind, &target.name).await? {
+        Ok(held) => held,
+        Err(busy) => {
+            return Err(Error::InProgress {
+                target: target.to_string(),
+                request: "another kubectl rotate command".into(),
+                phase: format!(
+                    "writing one now (started by {} at {})",
+                    busy.user.as_deref().unwrap_or("an unknown user"),
+                    busy.since.as_deref().unwrap_or("an unknown time")
+                ),
+                follow: format!("kubectl rotate status {target} -n {ns}"),
+            })
+        }
+    };
+    let Some(last) = held.previous.request.clone() else {
+        return Ok(held);
+    };
+    let running = match retry(|| apis.ops.get_opt(&last)).await {
+        Ok(found) => found
+            .map(|o| OpsItem::from_dynamic(&o))
+            .filter(OpsItem::in_flight),
+        Err(e) => {
+            let _ = held.release(ctx, None).await;
+            return Err(Error::api(format!("get {} {ns}/{last}", ops.plural), e));
+        }
+    };
+    let Some(running) = running else {
+        return Ok(held);
+    };
+    let record = held.previous.clone();
+    let _ = held.release(ctx, None).await;
+    Err(Error::InProgress {
+        target: target.to_string(),
+        request: format!("{} {last}", ops.kind.to_ascii_lowercase()),
+        phase: format!(
+            "{} (started by {} at {})",
+            running.phase(),
+            record.user.as_deref().unwrap_or("an unknown user"),
+            record.at.as_deref().unwrap_or("an unknown time")
+        ),
+        follow: follow_command(ops, &last, ns),
+    })
+}
+
+/// The write phase, under the lock: check that nothing is in flight, decide where the
+/// credential comes from, then create the Secret it needs and the ops request (or preview
+/// them, or have the server check them in a dry run).
+async fn write(
+    session: &Session,
+    plan: &Plan,
+    ops: &OpsSpec,
+    apis: &Apis,
+    db: &DynamicObject,
+    progress: &mut dyn Progress,
+) -> Result<Written> {
+    let ctx = session.ctx();
+    let engine = plan.target.engine;
+    let ns = plan.namespace.as_str();
+    let db_name = plan.target.name.as_str();
+    // Everything is checked before the first write.
+    let item = DbItem::from_dynamic(db);
     let existing = session.ops_snapshot(&apis.ops_ar, ns).await?;
     check_preconditions(plan, ops, &item, &existing.items)?;
     // NB: a KubeDB database always has an auth Secret name (spec or the engine's default).
     let auth_name = item.credential_secret(engine).unwrap_or_default();
+    let auth = read_auth_secret(apis, plan, &auth_name).await?;
     // What the request's name is derived from: these change whenever the credentials do.
-    let stamp = last_update_stamp(&item, &apis.secrets, &auth_name).await?;
+    let stamp = last_update_stamp(&item, &auth);
     let uid = db.metadata.uid.clone().unwrap_or_default();
-    let source = credential_source(plan, &apis, &db, &auth_name, &[&uid, &stamp]).await?;
+    let source = credential_source(plan, apis, db, &auth, &[&uid, &stamp]).await?;
     let name_for = |attempt| {
         request_name(
             db_name,
@@ -104,7 +266,8 @@ async fn run_in(
     };
 
     if plan.dry_run == DryRun::Client {
-        return preview(plan, ops, &apis.ops_ar, &name_for(0), &source);
+        let outcome = preview(plan, ops, &apis.ops_ar, &name_for(0), &source)?;
+        return Ok(Written::Done(Box::new(outcome)));
     }
 
     let mut rotation = Rotation::new(ns, engine, db_name, plan.action);
@@ -119,17 +282,8 @@ async fn run_in(
     }
     let started = Instant::now();
     let secret_ref = source.secret_ref.as_deref();
-    let (created, adopted) = match create_request(
-        &apis.ops,
-        &pp,
-        &apis.ops_ar,
-        ops,
-        plan,
-        &name_for,
-        secret_ref,
-    )
-    .await
-    {
+    let made = create_request(ctx, apis, &pp, ops, plan, &name_for, secret_ref).await;
+    let (created, origin) = match made {
         Ok(c) => c,
         // NB: in a server dry run the new Secret was not saved, so KubeDB's webhook,
         // which checks that the referenced Secret exists, refuses the ops request. All
@@ -146,10 +300,10 @@ async fn run_in(
             ));
             rotation.request = Some(request_ref(ops, name_for(0)));
             rotation.phase = "Pending".into();
-            return Ok(Outcome::Done {
+            return Ok(Written::Done(Box::new(Outcome::Done {
                 rotation,
                 follow: None,
-            });
+            })));
         }
         Err(e) => {
             // Leave nothing behind: the Secret made for this request is of no use without it.
@@ -167,58 +321,20 @@ async fn run_in(
     };
     let request_name = created.metadata.name.clone().unwrap_or_default();
     rotation.request = Some(request_ref(ops, request_name.clone()));
-    if plan.dry_run == DryRun::None {
-        progress.event(&ProgressEvent::Submitted(request_ref(
-            ops,
-            request_name.clone(),
-        )));
-    }
-    rotation.adopted = adopted;
+    rotation.adopted = origin == Origin::Adopted;
     rotation.phase = OpsItem::from_dynamic(&created).phase();
-    if adopted {
-        progress.warn(&format!(
-            "{} {request_name} already existed with the same spec (an earlier attempt of this \
-             command); following it instead of creating another",
-            ops.kind
-        ));
-    }
     if plan.dry_run == DryRun::Server {
-        return Ok(Outcome::Done {
+        return Ok(Written::Done(Box::new(Outcome::Done {
             rotation,
             follow: None,
-        });
+        })));
     }
-    if !adopted {
-        crate::audit::record(
-            ctx,
-            &db,
-            &apis.db_ar,
-            plan.action,
-            crate::audit::Detail::Request(request_name.clone()),
-            progress,
-        )
-        .await;
-    }
-    if !plan.wait {
-        let follow = Some(follow_command(ops, &request_name, ns));
-        return Ok(Outcome::Done { rotation, follow });
-    }
-
-    let finished = wait_for(session, &apis, ops, plan, &created, progress).await?;
-    rotation.duration_seconds = Some(started.elapsed().as_secs_f64());
-    let finished = OpsItem::from_dynamic(&finished);
-    rotation.phase = finished.phase();
-    if rotation.phase != "Successful" {
-        return Err(Error::RotationFailed {
-            request: format!("{} {request_name}", ops.kind.to_ascii_lowercase()),
-            phase: rotation.phase,
-            reason: finished.failure_reason(),
-        });
-    }
-    rotation.message = finished.last_message();
-    Ok(Outcome::Done {
+    progress.event(&ProgressEvent::Submitted(request_ref(ops, request_name)));
+    Ok(Written::Request {
+        created,
+        origin,
         rotation,
-        follow: None,
+        started,
     })
 }
 

@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{ApiResource, DynamicObject, PostParams};
 use serde_json::json;
 
+use super::Apis;
 use crate::api::retry;
 use crate::cli::ApplyPolicy;
+use crate::context::Ctx;
 use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::annotations as ann;
@@ -155,31 +157,61 @@ pub fn follow_command(ops: &OpsSpec, name: &str, ns: &str) -> String {
     format!("kubectl get {} {name} -n {ns} -w", ops.short_name)
 }
 
-/// Creates the ops request under its deterministic name. On AlreadyExists: adopts it when
-/// it asks for the same thing and is still running; moves on to the next attempt's name
-/// when it already finished (a retry after a failure).
+/// How an ops request came to be: this command created it, or it already existed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// This command created it (also when a retried create found its own first one,
+    /// whose response was lost: the request id on it is this command's).
+    Created,
+    /// An identical request from an earlier command, still running: followed, not doubled.
+    Adopted,
+}
+
+/// Creates the ops request under its deterministic name, marked with this command's id and
+/// user. On AlreadyExists: this command's own request (a retried create whose first
+/// response was lost) is its result whatever its phase; an identical one of another
+/// command is adopted while it runs; a finished one of another command (an earlier try with
+/// the same inputs) moves on to the next attempt's name.
 pub async fn create_request(
-    api: &Api<DynamicObject>,
+    ctx: &Ctx,
+    apis: &Apis,
     pp: &PostParams,
-    ops_ar: &ApiResource,
     ops: &OpsSpec,
     plan: &Plan,
     name_for: &(dyn Fn(u32) -> String + Sync),
     secret_ref: Option<&str>,
-) -> Result<(DynamicObject, bool)> {
+) -> Result<(DynamicObject, Origin)> {
     for attempt in 0..NAME_ATTEMPTS {
         let name = name_for(attempt);
-        let wanted = build_request(ops_ar, ops, plan, &name, secret_ref);
+        let (api, ops_ar) = (&apis.ops, &apis.ops_ar);
+        let mut wanted = build_request(ops_ar, ops, plan, &name, secret_ref);
+        let a = wanted
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
+        a.insert(ann::REQUEST_ID.into(), ctx.command_id.clone());
+        if let Some(u) = &ctx.user {
+            a.insert(ann::USER.into(), u.clone());
+        }
         let action = format!(
             "create {}.{} {}/{name}",
             ops.plural, KUBEDB_OPS_GROUP, plan.namespace
         );
         match retry(|| api.create(pp, &wanted)).await {
-            Ok(created) => return Ok((created, false)),
+            Ok(created) => return Ok((created, Origin::Created)),
             Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
                 let existing = retry(|| api.get(&name))
                     .await
                     .map_err(|e| Error::api(format!("get {name}"), e))?;
+                let ours = existing
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(ann::REQUEST_ID))
+                    == Some(&ctx.command_id);
+                if ours {
+                    return Ok((existing, Origin::Created));
+                }
                 if !same_request(&existing, &wanted, ops) {
                     return Err(Error::Refused(format!(
                         "{} {name} already exists with a different spec; it was not created by this command. \
@@ -188,7 +220,7 @@ pub async fn create_request(
                     )));
                 }
                 if !is_terminal(&OpsItem::from_dynamic(&existing).phase()) {
-                    return Ok((existing, true));
+                    return Ok((existing, Origin::Adopted));
                 }
             }
             Err(e) => return Err(Error::api(action, e)),

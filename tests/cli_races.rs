@@ -1,0 +1,213 @@
+//! Races and lost answers: at most one rotation in flight per database whatever the
+//! credential source, one write per command when a response is lost or a write is held,
+//! and a truthful report of what landed.
+
+mod cli_support;
+
+use std::time::Duration;
+
+use cli_support::{Env, Out};
+
+/// The RotateAuth requests for pg-demo in demo.
+fn pg_requests(env: &Env) -> Vec<serde_json::Value> {
+    env.ops_requests("postgresopsrequests")
+}
+
+/// Exactly one command won; every other one exited 3 and said why.
+#[track_caller]
+fn one_winner(outs: &[Out], what: &str) {
+    let ok: Vec<&Out> = outs.iter().filter(|o| o.code == 0).collect();
+    assert_eq!(ok.len(), 1, "{what}: {outs:#?}");
+    for o in outs.iter().filter(|o| o.code != 0) {
+        assert_eq!(o.code, 3, "{what}: {o:#?}");
+        assert!(
+            o.stderr.contains("already has a rotation in progress"),
+            "{what}: {o:#?}"
+        );
+    }
+}
+
+#[test]
+fn twenty_concurrent_rotations_of_one_database_start_exactly_one_whatever_the_source() {
+    let sources: [(&str, &[&str], Option<&str>); 5] = [
+        ("operator-generated", &[], None),
+        ("--generate", &["--generate"], None),
+        (
+            "--password-stdin",
+            &["--password-stdin"],
+            Some("Concurrent{i}Pass0word\n"),
+        ),
+        ("--secret", &["--secret", "mine-{i}"], None),
+        ("--apply Always", &["--apply", "Always"], None),
+    ];
+    for (what, extra, stdin) in sources {
+        // Operators that take their time: every command runs while the first is in flight.
+        let env = Env::slow(Duration::from_millis(1500));
+        let before = env.db_password("pg", "pg-demo");
+        let outs = if extra.contains(&"mine-{i}") {
+            // Twenty user-supplied Secrets, one per command.
+            for i in 0..20 {
+                env.kubectl(&[
+                    "create",
+                    "secret",
+                    "generic",
+                    &format!("mine-{i}"),
+                    "--type=kubernetes.io/basic-auth",
+                    "--from-literal=username=postgres",
+                    &format!("--from-literal=password=Secret{i}Pass0word"),
+                ])
+                .expect(0);
+            }
+            let children: Vec<_> = (0..20)
+                .map(|i| {
+                    let name = format!("mine-{i}");
+                    env.rotate_command(&["auth", "pg/pg-demo", "--secret", &name])
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .expect("spawn")
+                })
+                .collect();
+            children
+                .into_iter()
+                .map(|c| {
+                    let out = Out::from(c.wait_with_output().expect("wait"));
+                    env.record(&out);
+                    out
+                })
+                .collect::<Vec<_>>()
+        } else {
+            let mut args = vec!["auth", "pg/pg-demo"];
+            args.extend_from_slice(extra);
+            env.concurrently(20, &args, stdin)
+        };
+        one_winner(&outs, what);
+        assert_eq!(pg_requests(&env).len(), 1, "{what}: one ops request");
+        let secrets = env.kubectl(&["get", "secrets", "-o", "name"]).stdout;
+        let made = secrets
+            .lines()
+            .filter(|l| l.contains("pg-demo-rotate-auth-"))
+            .count();
+        assert!(
+            made <= 1,
+            "{what}: no Secret of a losing command is left: {secrets}"
+        );
+        // The previous credential is still the one from before the race.
+        let prev = env.secret_value("pg-demo-auth", "password.prev");
+        assert!(
+            prev.is_none() || prev.as_deref() == Some(before.as_str()),
+            "{what}: password.prev is the password from before"
+        );
+        env.assert_no_password_printed();
+    }
+}
+
+#[test]
+fn a_second_rotation_after_the_first_is_written_is_refused_while_the_first_runs() {
+    let env = Env::slow(Duration::from_millis(800));
+    env.rotate(&["auth", "pg/pg-demo"]).expect(0);
+    let out = env.rotate(&["auth", "pg/pg-demo", "--generate"]);
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(
+        out.stderr.contains("started by"),
+        "it says who started the running one: {}",
+        out.stderr
+    );
+    assert_eq!(pg_requests(&env).len(), 1);
+}
+
+/// The sandbox path prefix of Postgres ops requests.
+const PG_OPS: &str = "/apis/ops.kubedb.com/";
+/// The sandbox path prefix of the Arc instance.
+const SQLMI: &str = "/apis/sql.arcdata.microsoft.com/";
+
+#[test]
+fn a_lost_answer_to_the_ops_request_post_is_recognised_and_not_doubled() {
+    // Operators fast enough that the first request has finished when the retry goes out.
+    let env = Env::with(rotate_sandbox::Options {
+        operator_delay: Duration::from_millis(10),
+        ..rotate_sandbox::Options::demo()
+    });
+    env.sb.faults().lose_response_next(Some("POST"), PG_OPS, 1);
+    let out = env.rotate(&["auth", "pg/pg-demo", "--generate", "--wait"]);
+    out.expect(0);
+    assert!(out.stdout.contains("Successful"), "{}", out.stdout);
+    assert_eq!(pg_requests(&env).len(), 1, "one write, reported: {out:#?}");
+    env.assert_no_password_printed();
+}
+
+#[test]
+fn a_held_ops_request_post_applied_after_the_client_gave_up_is_not_doubled() {
+    let env = Env::demo();
+    env.sb
+        .faults()
+        .hold_next(Some("POST"), PG_OPS, 1, Duration::from_millis(2500));
+    let out = env.rotate(&["auth", "pg/pg-demo", "--wait", "--request-timeout", "1s"]);
+    out.expect(0);
+    // Let the held write land too: it must find the request already there.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(pg_requests(&env).len(), 1, "{out:#?}");
+}
+
+#[test]
+fn an_arc_patch_whose_answer_is_lost_is_reported_done_and_not_sent_twice() {
+    let env = Env::demo();
+    env.sb.faults().lose_response_next(Some("PATCH"), SQLMI, 1);
+    let out = env.rotate(&["auth", "sqlmi/sqlmi-demo", "--wait"]);
+    out.expect(0);
+    assert_eq!(env.sqlmi_generation(), 1, "{out:#?}");
+}
+
+#[test]
+fn an_arc_patch_that_lands_after_the_re_read_is_recognised_by_its_id() {
+    // The first PATCH is held past the client's timeout; the re-read sees nothing yet; the
+    // resend is slowed so that it arrives after the held one landed, and fails its `test`.
+    let env = Env::demo();
+    let faults = env.sb.faults();
+    faults.hold_next(Some("PATCH"), SQLMI, 1, Duration::from_millis(1500));
+    faults.delay_next(Some("PATCH"), SQLMI, 1, Duration::from_millis(700));
+    let out = env.rotate(&[
+        "auth",
+        "sqlmi/sqlmi-demo",
+        "--wait",
+        "--request-timeout",
+        "1s",
+    ]);
+    out.expect(0);
+    assert_eq!(env.sqlmi_generation(), 1, "bumped once: {out:#?}");
+    assert!(
+        !out.stderr.contains("re-run"),
+        "no advice to run it again: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_api_server_restart_during_wait_is_waited_out_and_the_rotation_completes() {
+    let env = Env::slow(Duration::from_millis(400));
+    let child = env
+        .rotate_command(&["auth", "pg/pg-demo", "--wait", "--request-timeout", "2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once the request is written, the server goes away for five seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while pg_requests(&env).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.sb
+        .faults()
+        .refuse_connections_for(Duration::from_secs(5));
+    let out = Out::from(child.wait_with_output().expect("wait"));
+    env.record(&out);
+    if out.code == 0 {
+        assert!(out.stdout.contains("Successful"), "{out:#?}");
+    } else {
+        assert!(
+            out.stderr.contains("its outcome is unknown") && out.stderr.contains("kubectl get"),
+            "the known state and how to follow it: {out:#?}"
+        );
+    }
+    assert_eq!(pg_requests(&env).len(), 1);
+}
