@@ -23,7 +23,7 @@ Exit codes:
   8    verify: the database could not be reached
   9    verify: not supported for this engine (no login client for its protocol)
   124  timed out while waiting (the rotation goes on)
-  130  interrupted while waiting (the rotation goes on)
+  130  interrupted: while waiting (the rotation goes on), or while writing (nothing landed)
 With several targets: the failed rows' common code, else 1.";
 
 /// Rotate database credentials on Kubernetes: Azure Arc SQL Managed Instance and KubeDB.
@@ -429,6 +429,12 @@ pub struct RollbackArgs {
     /// The targets.
     #[command(flatten)]
     pub targets: SelectArgs,
+
+    /// KubeDB: roll back even when the last change was a rollback already; the auth
+    /// Secret's previous credential is then the one that rollback replaced, so this flips
+    /// back to it. Without it a second rollback is refused, as Arc refuses one.
+    #[arg(long)]
+    pub force: bool,
 
     /// Flags shared with auth.
     #[command(flatten)]

@@ -13,7 +13,7 @@
 //! | 8    | verify: the database could not be reached                                 |
 //! | 9    | verify: no login client for this engine's wire protocol                   |
 //! | 124  | timed out while waiting (the rotation goes on on the server)              |
-//! | 130  | interrupted (Ctrl-C) while waiting (the rotation goes on on the server)   |
+//! | 130  | interrupted (Ctrl-C): waiting (it goes on), or writing (nothing landed)   |
 //!
 //! With several targets the failed rows' common code is the exit code, else 1
 //! ([`Error::Partial`]).
@@ -141,6 +141,16 @@ pub enum Error {
         follow: String,
     },
 
+    /// Ctrl-C while writing, before the ops request landed: nothing was changed.
+    #[error(
+        "interrupted before the rotation was written; nothing was changed{}",
+        match removed { Some(s) => format!(" (secret {s}, made for it, was deleted)"), None => String::new() }
+    )]
+    InterruptedBeforeWrite {
+        /// The Secret made for the rotation and deleted again, if one was made.
+        removed: Option<String>,
+    },
+
     /// The write landed, then following it failed: what is known, what is not, and how to
     /// find out. Never "re-run": that could rotate twice.
     #[error(
@@ -242,7 +252,7 @@ impl Error {
             Error::DbUnreachable(_) => 8,
             Error::VerifyUnsupported { .. } => 9,
             Error::Timeout { .. } => 124,
-            Error::Interrupted { .. } => 130,
+            Error::Interrupted { .. } | Error::InterruptedBeforeWrite { .. } => 130,
             Error::Partial { code, .. } => *code,
             Error::Api { source, .. } => match status_code(source) {
                 Some(404) => 4,

@@ -142,6 +142,9 @@ fn console<'a>(format: cli::Format, io: &'a mut Io<'_>) -> Console<'a> {
 pub async fn run_to_exit_code(cli: Cli, io: &mut Io<'_>) -> u8 {
     match run(cli, io).await {
         Ok(()) => 0,
+        // NB: the reader of stdout went away (`| head -1`): end quietly, as ripgrep does,
+        // instead of an error about a pipe nobody reads.
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             output::print_error(io.err, &e);
             e.exit_code()

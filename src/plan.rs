@@ -52,6 +52,8 @@ pub struct Plan {
     pub dry_run: DryRun,
     /// Where the new credential comes from (KubeDB rotate only; rollback uses the previous one).
     pub credential: NewCredential,
+    /// `rollback --force`: roll back although the last change was a rollback (KubeDB).
+    pub force: bool,
 }
 
 /// Where a KubeDB rotation's new credential comes from.
@@ -117,6 +119,8 @@ pub struct ChangePlan {
     pub dry_run: DryRun,
     /// Where new credentials come from.
     pub credential: NewCredential,
+    /// `rollback --force`.
+    pub force: bool,
     /// `--parallel`.
     pub parallel: usize,
     /// `--yes`.
@@ -138,6 +142,7 @@ impl ChangePlan {
             timeout: self.timeout.clone(),
             dry_run: self.dry_run,
             credential: self.credential.clone(),
+            force: self.force,
         }
     }
 
@@ -164,6 +169,7 @@ impl Plan {
             timeout: None,
             dry_run: DryRun::None,
             credential: Default::default(),
+            force: false,
         }
     }
 }

@@ -211,3 +211,54 @@ fn an_api_server_restart_during_wait_is_waited_out_and_the_rotation_completes() 
     }
     assert_eq!(pg_requests(&env).len(), 1);
 }
+
+/// The plugin's own Secrets for pg-demo's rotations.
+fn rotation_secrets(env: &Env) -> Vec<String> {
+    env.kubectl(&["get", "secrets", "-o", "name"])
+        .stdout
+        .lines()
+        .filter(|l| l.contains("pg-demo-rotate-auth-"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ctrl_c_between_the_generated_secret_and_the_ops_request_leaves_nothing_behind() {
+    let env = Env::demo();
+    // The ops request's POST is held (and applied later even without its client), so the
+    // Secret exists and the request does not when Ctrl-C comes.
+    env.sb
+        .faults()
+        .hold_next(Some("POST"), PG_OPS, 1, Duration::from_millis(2500));
+    let mut child = env
+        .rotate_command(&["auth", "pg/pg-demo", "--generate", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rotation_secrets(&env).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rotation_secrets(&env).len(), 1, "the Secret was made first");
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    let out = Out::from(child.wait_with_output().expect("output"));
+    env.record(&out);
+    assert_eq!(status.code(), Some(130), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains("interrupted before the rotation was written; nothing was changed"),
+        "{out:#?}"
+    );
+    // The held POST lands now, without its Secret: the webhook refuses it.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(rotation_secrets(&env).is_empty(), "no orphan Secret");
+    assert!(pg_requests(&env).is_empty(), "and no request");
+    env.assert_no_password_printed();
+}

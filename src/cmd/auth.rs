@@ -26,7 +26,13 @@ pub fn plan(
         ));
     }
     let credential = credential(args, stdin)?;
-    let plan = super::change_plan(Action::Rotate, &args.targets, &args.change, credential)?;
+    let plan = super::change_plan(
+        Action::Rotate,
+        &args.targets,
+        &args.change,
+        credential,
+        false,
+    )?;
     if plan.credential != NewCredential::Operator {
         let one = plan.selection.single();
         let per_database = matches!(plan.credential, NewCredential::Generate { .. });

@@ -42,6 +42,7 @@ pub fn change_plan(
     select: &SelectArgs,
     change: &ChangeArgs,
     credential: NewCredential,
+    force: bool,
 ) -> Result<ChangePlan> {
     if change.wait && change.dry_run != DryRun::None {
         return Err(Error::Usage(
@@ -60,6 +61,7 @@ pub fn change_plan(
         timeout: change.timeout.clone(),
         dry_run: change.dry_run,
         credential,
+        force,
         parallel: usize::from(select.parallel),
         yes: select.yes,
         sweeping: select.all || select.all_namespaces,

@@ -12,6 +12,7 @@ pub fn plan(args: &RollbackArgs) -> Result<ChangePlan> {
         &args.targets,
         &args.change,
         NewCredential::Operator,
+        args.force,
     )
 }
 

@@ -208,9 +208,10 @@ fn to_yaml(v: &serde_json::Value) -> Result<String> {
     serde_yaml::to_string(v).map_err(|e| Error::Unexpected(e.to_string()))
 }
 
-/// Prints an error the way kubectl does: `error: ...` on stderr.
+/// Prints an error the way kubectl does: `error: ...` on stderr, one line, with what came
+/// from the cluster made printable.
 pub fn print_error(err: &mut dyn Write, e: &Error) {
-    let _ = writeln!(err, "error: {e}");
+    let _ = writeln!(err, "error: {}", table::printable(&e.to_string()));
 }
 
 /// Live progress on a writer (stderr in the binary): each step once, as it happens.
@@ -248,12 +249,12 @@ impl<W: Write + Send> Progress for WriterProgress<W> {
             } => format!("{object}: {phase}"),
             ProgressEvent::Submitted(_) => return,
         };
-        let _ = writeln!(self.w, "{}", line.trim_end());
+        let _ = writeln!(self.w, "{}", table::printable(line.trim_end()));
         let _ = self.w.flush();
     }
 
     fn warn(&mut self, message: &str) {
-        let _ = writeln!(self.w, "Warning: {message}");
+        let _ = writeln!(self.w, "Warning: {}", table::printable(message));
         let _ = self.w.flush();
     }
 

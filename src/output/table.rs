@@ -9,8 +9,29 @@ use std::io::{self, Write};
 /// What kubectl prints in an empty cell.
 pub const NONE: &str = "<none>";
 
+/// A string from the cluster made safe for a terminal: line breaks become spaces (cells
+/// are single-line; a multi-line server message would break the layout) and other control
+/// characters print as `\u{1b}` escapes, so a name or message cannot move the cursor,
+/// change colours or retitle the terminal.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Writes `headers` and `rows` as a kubectl table.
 pub fn write(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -23,9 +44,7 @@ pub fn write(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io:
     for row in std::iter::once(&header_row).chain(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            // NB: cells are single-line; a multi-line server message would break the layout.
-            let cell = cell.replace(['\n', '\r'], " ");
-            line.push_str(&cell);
+            line.push_str(cell);
             if i + 1 < row.len() {
                 let pad = widths[i] - cell.chars().count() + 3;
                 line.extend(std::iter::repeat_n(' ', pad));
@@ -54,5 +73,18 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "NAME          PHASE\na-long-name   Ready\nb\n"
         );
+    }
+
+    #[test]
+    fn terminal_escapes_from_the_cluster_are_printed_not_obeyed() {
+        assert_eq!(
+            super::printable("a\u{1b}]0;owned\u{7}b"),
+            "a\\u{1b}]0;owned\\u{7}b"
+        );
+        assert_eq!(super::printable("two\nlines"), "two lines");
+        let mut out = Vec::new();
+        super::write(&mut out, &["NAME"], &[vec!["x\u{1b}[2J".into()]]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
     }
 }

@@ -42,6 +42,7 @@ pub fn rollback_check(
         timeout: None,
         dry_run: DryRun::None,
         credential: Default::default(),
+        force: false,
     };
     let follow = format!(
         "kubectl get {} {} -n {ns} -w",

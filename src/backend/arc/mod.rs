@@ -391,8 +391,6 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::TargetArgs;
-    use crate::target::Target;
 
     /// A chainable SqlManagedInstance fixture.
     struct Mi(DynamicObject);
@@ -433,18 +431,8 @@ mod tests {
 
     fn plan(action: Action, apply: ApplyPolicy) -> Plan {
         Plan {
-            action,
-            target: Target::parse(&TargetArgs {
-                target: "sqlmi/sqlmi-demo".into(),
-                name: None,
-            })
-            .unwrap(),
-            namespace: "demo".into(),
             apply,
-            wait: false,
-            timeout: None,
-            dry_run: DryRun::None,
-            credential: Default::default(),
+            ..Plan::for_test("sqlmi/sqlmi-demo", action)
         }
     }
 

@@ -277,12 +277,24 @@ async fn write(
         dry_run: plan.dry_run == DryRun::Server,
         field_manager: Some(MANAGER.into()),
     };
-    if let Some(secret) = &source.new_secret {
-        create_credential_secret(&apis.secrets, &pp, plan, secret).await?;
-    }
     let started = Instant::now();
     let secret_ref = source.secret_ref.as_deref();
-    let made = create_request(ctx, apis, &pp, ops, plan, &name_for, secret_ref).await;
+    let posts = async {
+        if let Some(secret) = &source.new_secret {
+            create_credential_secret(&apis.secrets, &pp, plan, secret).await?;
+        }
+        create_request(ctx, apis, &pp, ops, plan, &name_for, secret_ref).await
+    };
+    // NB: Ctrl-C between the Secret's POST and the request's must not leave a Secret that
+    // holds a password and serves nothing: the writes stop, and what was written is undone
+    // or reported.
+    let made = tokio::select! {
+        biased;
+        _ = tokio::signal::ctrl_c(), if plan.dry_run == DryRun::None => {
+            return Err(interrupted_write(ctx, apis, ops, plan, &source).await);
+        }
+        made = posts => made,
+    };
     let (created, origin) = match made {
         Ok(c) => c,
         // NB: in a server dry run the new Secret was not saved, so KubeDB's webhook,
@@ -336,6 +348,54 @@ async fn write(
         rotation,
         started,
     })
+}
+
+/// Ctrl-C during the write phase: if this command's ops request exists (its POST landed),
+/// the rotation goes on and the error says how to follow it; else nothing was written but
+/// perhaps the Secret made for it, which is deleted.
+async fn interrupted_write(
+    ctx: &Ctx,
+    apis: &Apis,
+    ops: &OpsSpec,
+    plan: &Plan,
+    source: &Source,
+) -> Error {
+    let ns = plan.namespace.as_str();
+    let lp = kube::api::ListParams::default().labels(&format!(
+        "app.kubernetes.io/instance={},{}",
+        plan.target.name,
+        crate::model::MANAGED_BY_SELECTOR
+    ));
+    let ours = retry(|| apis.ops.list(&lp)).await.map(|l| {
+        l.items.into_iter().find(|o| {
+            o.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crate::model::annotations::REQUEST_ID))
+                == Some(&ctx.command_id)
+        })
+    });
+    match ours {
+        Ok(Some(o)) => Error::Interrupted {
+            follow: follow_command(ops, &o.metadata.name.unwrap_or_default(), ns),
+        },
+        Ok(None) => {
+            let removed = source
+                .new_secret
+                .as_ref()
+                .and_then(|s| s.metadata.name.clone());
+            if let Some(name) = &removed {
+                let _ = apis.secrets.delete(name, &Default::default()).await;
+            }
+            Error::InterruptedBeforeWrite { removed }
+        }
+        // NB: the server cannot say whether the request landed: say that, and how to look.
+        Err(e) => Error::OutcomeUnknown {
+            written: format!("the rotation of {} was being written", plan.target),
+            source: Box::new(Error::api("list the ops requests", e)),
+            follow: format!("kubectl rotate status {} -n {ns}", plan.target),
+        },
+    }
 }
 
 /// Whether the server refused an ops request for its `spec.authentication` (the field that

@@ -64,6 +64,23 @@ pub fn active_rotation(
         .find(|o| o.is_rotate_auth_for(ops, ns, db) && o.in_flight())
 }
 
+/// The name of the newest RotateAuth for `ns/db`, when it is a successful rollback the
+/// plugin made (the auth Secret's previous credential is then the one it replaced).
+pub fn last_rollback(items: &[DynamicObject], ops: &OpsSpec, ns: &str, db: &str) -> Option<String> {
+    let newest = items
+        .iter()
+        .map(OpsItem::from_dynamic)
+        .filter(|o| o.is_rotate_auth_for(ops, ns, db))
+        .max_by_key(OpsItem::age_key)?;
+    let rollback = newest
+        .metadata
+        .annotations
+        .get(ann::LAST_ACTION)
+        .map(String::as_str)
+        == Some(Action::Rollback.as_str());
+    (rollback && newest.phase() == "Successful").then_some(newest.metadata.name)
+}
+
 /// The ops request we would create (pure).
 pub fn build_request(
     ops_ar: &ApiResource,
@@ -139,6 +156,17 @@ pub fn check_preconditions(
         return Err(Error::Refused(format!(
             "{target} is not Ready (phase {db_phase}); wait until it is, or use --apply Always"
         )));
+    }
+    if plan.action == Action::Rollback && !plan.force {
+        if let Some(last) = last_rollback(existing, ops, &plan.namespace, &plan.target.name) {
+            return Err(Error::Refused(format!(
+                "{target} was already rolled back by {} {last}; a second rollback would flip \
+                 back to the credential that one replaced. Rotate instead (kubectl rotate auth \
+                 {target} -n {ns}), or pass --force to flip back",
+                ops.kind.to_ascii_lowercase(),
+                ns = plan.namespace
+            )));
+        }
     }
     if let Some(busy) = active_rotation(existing, ops, &plan.namespace, &plan.target.name) {
         let name = busy.metadata.name.clone();
@@ -515,5 +543,43 @@ mod tests {
             matches!(&events[0], ProgressEvent::Condition { type_, status, .. } if type_ == "CheckPodRunning--pg-demo-0" && status == "False")
         );
         assert!(new_conditions(&OpsItem::from_dynamic(&o.0), &mut seen).is_empty());
+    }
+
+    #[test]
+    fn a_second_rollback_is_refused_unless_forced() {
+        let ops = find("pg").unwrap().ops().unwrap();
+        let mut rolled = Ops::rotate_auth("pg-demo-rollback-auth-1", "pg-demo")
+            .phase("Successful")
+            .0;
+        rolled.metadata.annotations = Some(std::collections::BTreeMap::from([(
+            ann::LAST_ACTION.to_string(),
+            "rollback".to_string(),
+        )]));
+        rolled.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-02T00:00:00Z".parse().unwrap(),
+            ));
+        let mut older = Ops::rotate_auth("pg-demo-rotate-auth-1", "pg-demo")
+            .phase("Successful")
+            .0;
+        older.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            ));
+        let items = vec![older.clone(), rolled];
+        let p = Plan::for_test("pg/pg-demo", Action::Rollback);
+        let e = check_preconditions(&p, ops, &db("Ready"), &items).unwrap_err();
+        assert_eq!(e.exit_code(), 6, "{e}");
+        assert!(e.to_string().contains("already rolled back by"), "{e}");
+        let forced = Plan {
+            force: true,
+            ..p.clone()
+        };
+        assert!(check_preconditions(&forced, ops, &db("Ready"), &items).is_ok());
+        // After a rotation (the newest is not a rollback), a rollback goes ahead.
+        assert!(check_preconditions(&p, ops, &db("Ready"), &[older]).is_ok());
+        // A rotation is never refused for it.
+        let rotate = Plan::for_test("pg/pg-demo", Action::Rotate);
+        assert!(check_preconditions(&rotate, ops, &db("Ready"), &items).is_ok());
     }
 }
