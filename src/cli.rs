@@ -150,6 +150,20 @@ pub enum Command {
   kubectl rotate rollback pg/pg-a my/my-b -n demo --wait")]
     Rollback(RollbackArgs),
 
+    /// Re-run the last rotation when it Failed.
+    ///
+    /// KubeDB: creates a RotateAuth like the newest one for the database, which must have
+    /// Failed: the same action (a rotation or a rollback) and the same credential source
+    /// (the operator's, or the same Secret, which must still exist). Refused when the last
+    /// rotation did not fail, or is still running.
+    ///
+    /// Azure Arc SQL MI: refused; the controller tries again only on a new generation, so
+    /// roll back or rotate anew.
+    #[command(after_help = "Examples:
+  kubectl rotate retry pg/pg-demo -n demo --wait
+  kubectl rotate retry ms/mssql-demo -n demo --wait --verify")]
+    Retry(RetryArgs),
+
     /// Show the current and the previous credential side by side.
     ///
     /// KubeDB: reads the auth Secret and pairs the current keys with the previous ones
@@ -435,6 +449,18 @@ pub struct RollbackArgs {
     /// back to it. Without it a second rollback is refused, as Arc refuses one.
     #[arg(long)]
     pub force: bool,
+
+    /// Flags shared with auth.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+/// `kubectl rotate retry` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct RetryArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Flags shared with auth.
     #[command(flatten)]

@@ -15,7 +15,7 @@ use crate::engines::{EngineSpec, Keys, PasswordPolicy, PrevLayout};
 pub const REDACTED: &str = "********";
 
 /// A password. Debug and Display print `********`; [`Password::expose`] is the only way to
-/// the value, so every use of it is visible in review.
+/// the value, so every use of it is visible in review. Its memory is zeroed on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -28,6 +28,12 @@ impl Password {
     /// The value itself. Only for sending to the API server, never for output.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

@@ -86,6 +86,13 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
             let mut ui = console(format, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
+        Command::Retry(a) => {
+            let plan = cmd::retry::plan(a)?;
+            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let ctx = Ctx::connect(&cli.kube).await?;
+            let mut ui = console(format, io);
+            cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
+        }
         Command::Prev(a) => {
             let target = cmd::prev::plan(a)?;
             let ctx = Ctx::connect(&cli.kube).await?;

@@ -54,6 +54,8 @@ pub struct Plan {
     pub credential: NewCredential,
     /// `rollback --force`: roll back although the last change was a rollback (KubeDB).
     pub force: bool,
+    /// `retry`: re-run the last rotation, which Failed, as it was (its action and source).
+    pub retry: bool,
 }
 
 /// Where a KubeDB rotation's new credential comes from.
@@ -121,6 +123,8 @@ pub struct ChangePlan {
     pub credential: NewCredential,
     /// `rollback --force`.
     pub force: bool,
+    /// `retry`.
+    pub retry: bool,
     /// `--parallel`.
     pub parallel: usize,
     /// `--yes`.
@@ -143,6 +147,7 @@ impl ChangePlan {
             dry_run: self.dry_run,
             credential: self.credential.clone(),
             force: self.force,
+            retry: self.retry,
         }
     }
 
@@ -170,6 +175,7 @@ impl Plan {
             dry_run: DryRun::None,
             credential: Default::default(),
             force: false,
+            retry: false,
         }
     }
 }

@@ -77,9 +77,7 @@ impl Selection {
     pub fn parse(args: &SelectArgs) -> Result<Selection> {
         let selecting = args.all || args.all_namespaces || args.selector.is_some();
         if let Some(sel) = &args.selector {
-            if sel.trim().is_empty() {
-                return Err(Error::Usage("-l/--selector is empty".into()));
-            }
+            check_selector(sel)?;
         }
         let (typ, names): (Option<&str>, Vec<&str>) = match args.targets.as_slice() {
             [] => (None, vec![]),
@@ -151,6 +149,128 @@ impl Selection {
             Selection::Named(t) if t.len() == 1 => t.first(),
             _ => None,
         }
+    }
+}
+
+/// Checks a label selector against Kubernetes' grammar (apimachinery `labels.Parse`), so a
+/// selector the API server would reject is a usage error before any request: comma-separated
+/// requirements `key`, `!key`, `key=value`, `key==value`, `key!=value`, `key in (a,b)`,
+/// `key notin (a,b)`; keys `[prefix/]name` (prefix a DNS subdomain, name at most 63
+/// characters of letters, digits, `-`, `_`, `.`, starting and ending alphanumeric); values
+/// the same as names, or empty.
+pub fn check_selector(selector: &str) -> Result<()> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "invalid label selector {selector:?}: {why} (e.g. team=payments,tier!=dev)"
+        ))
+    };
+    if selector.trim().is_empty() {
+        return Err(Error::Usage("-l/--selector is empty".into()));
+    }
+    for req in split_requirements(selector) {
+        let req = req.trim();
+        if req.is_empty() {
+            return Err(bad("an empty requirement".into()));
+        }
+        let (key, values): (&str, Vec<&str>) = if let Some(k) = req.strip_prefix('!') {
+            (k, vec![])
+        } else if let Some((k, rest)) = split_set_op(req) {
+            let inner = rest
+                .trim()
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(|| bad(format!("`{req}` needs its values in parentheses")))?;
+            (k, inner.split(',').map(str::trim).collect())
+        } else if let Some((k, v)) = req
+            .split_once("!=")
+            .or_else(|| req.split_once("=="))
+            .or_else(|| req.split_once('='))
+        {
+            (k, vec![v.trim()])
+        } else {
+            (req, vec![])
+        };
+        check_label_key(key.trim()).map_err(bad)?;
+        for v in values {
+            check_label_value(v).map_err(bad)?;
+        }
+    }
+    Ok(())
+}
+
+/// The requirements of a selector: split at commas outside parentheses.
+fn split_requirements(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// `key in (...)` / `key notin (...)`: the key and what follows the operator.
+fn split_set_op(req: &str) -> Option<(&str, &str)> {
+    for op in [" notin ", " in "] {
+        if let Some(i) = req.find(op) {
+            return Some((&req[..i], &req[i + op.len()..]));
+        }
+    }
+    for op in [" notin(", " in("] {
+        if let Some(i) = req.find(op) {
+            return Some((&req[..i], &req[i + op.len() - 1..]));
+        }
+    }
+    None
+}
+
+/// A label name or value: at most 63 characters of letters, digits, `-`, `_` and `.`,
+/// beginning and ending with a letter or digit.
+fn label_name_ok(s: &str) -> bool {
+    s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+fn check_label_key(key: &str) -> std::result::Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        let dns = p.len() <= 253
+            && p.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !dns {
+            return Err(format!("the key prefix {p:?} is not a DNS subdomain"));
+        }
+    }
+    if name.is_empty() || !label_name_ok(name) {
+        return Err(format!("{key:?} is not a valid label key"));
+    }
+    Ok(())
+}
+
+fn check_label_value(value: &str) -> std::result::Result<(), String> {
+    if value.is_empty() || label_name_ok(value) {
+        Ok(())
+    } else {
+        Err(format!("{value:?} is not a valid label value"))
     }
 }
 
@@ -332,5 +452,35 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("across all namespaces"));
+    }
+
+    #[test]
+    fn label_selectors_follow_the_kubernetes_grammar() {
+        for good in [
+            "team=payments",
+            "team==payments,tier!=dev",
+            "app.kubernetes.io/name=pg",
+            "env in (prod, staging),!legacy",
+            "tier notin (dev)",
+            "team",
+            "team=",
+            "kubedb.com/role=primary",
+        ] {
+            assert!(check_selector(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "!!!",
+            "team=pay ments",
+            "-team=a",
+            "team=a,",
+            "Bad_Prefix!/x=y",
+            "env in prod",
+            "x=-y",
+            &format!("k={}", "v".repeat(64)),
+        ] {
+            let e = check_selector(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.to_string().contains("invalid label selector"), "{e}");
+        }
     }
 }

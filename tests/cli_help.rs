@@ -76,6 +76,18 @@ fn rollback_help_is_stable() {
 }
 
 #[test]
+fn retry_help_is_stable() {
+    let out = run(&["retry", "--help"]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("Usage: kubectl rotate retry"),
+        "{}",
+        out.stdout
+    );
+    snapshot("help-retry", &out.stdout);
+}
+
+#[test]
 fn the_inspection_verbs_help_is_stable() {
     for verb in ["prev", "status", "history", "list"] {
         let out = run(&[verb, "--help"]);

@@ -133,3 +133,48 @@ fn an_age_too_large_to_count_is_a_usage_error() {
     assert_eq!(out.code, 2, "{out:#?}");
     assert!(out.stderr.contains("invalid age"), "{}", out.stderr);
 }
+
+#[test]
+fn a_timeout_under_a_second_is_refused_before_it_reaches_the_server() {
+    let env = Env::demo();
+    let out = env.run(
+        &[
+            "auth",
+            "pg/pg-demo",
+            "-n",
+            "demo",
+            "--wait",
+            "--timeout",
+            "1ms",
+        ],
+        "",
+        false,
+    );
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stderr.contains("at least 1s"), "{}", out.stderr);
+    assert_eq!(env.ops_request_count(), 0);
+}
+
+#[test]
+fn verify_needs_its_ca_and_a_missing_one_is_found_before_the_rotation() {
+    let env = Env::demo();
+    // TLS required (spec.tls), but no certificate Secret holds a CA.
+    env.kubectl(&[
+        "patch",
+        "pg",
+        "pg-demo",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"tls":{"issuerRef":{"name":"ca","kind":"Issuer"}}}}"#,
+    ])
+    .expect(0);
+    let out = env.run(
+        &["auth", "pg/pg-demo", "-n", "demo", "--wait", "--verify"],
+        "",
+        false,
+    );
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert!(out.stderr.contains("the CA certificate"), "{}", out.stderr);
+    assert_eq!(env.ops_request_count(), 0, "nothing was rotated");
+}

@@ -262,3 +262,100 @@ fn ctrl_c_between_the_generated_secret_and_the_ops_request_leaves_nothing_behind
     assert!(pg_requests(&env).is_empty(), "and no request");
     env.assert_no_password_printed();
 }
+
+#[test]
+fn retry_re_runs_a_failed_rotation_once_and_only_a_failed_one() {
+    let env = Env::with(rotate_sandbox::Options {
+        operator_delay: Duration::from_millis(10),
+        ..rotate_sandbox::Options::demo()
+    });
+    let out = env.run(&["retry", "pg/pg-demo", "-n", "demo"], "", false);
+    assert_eq!(out.code, 6, "nothing to retry yet: {out:#?}");
+    // The request `auth` will create is named from its inputs: make that one fail.
+    let preview = env.run(
+        &[
+            "auth",
+            "pg/pg-demo",
+            "-n",
+            "demo",
+            "--dry-run=client",
+            "-o",
+            "name",
+        ],
+        "",
+        false,
+    );
+    let first = cli_support::name_of(&preview.stdout);
+    env.sb
+        .faults()
+        .fail_ops_request("demo", &first, "disk full");
+    let out = env.run(&["auth", "pg/pg-demo", "-n", "demo", "--wait"], "", false);
+    assert_eq!(out.code, 5, "{out:#?}");
+
+    let out = env.run(&["retry", "pg/pg-demo", "-n", "demo", "--wait"], "", false);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("Successful"), "{}", out.stdout);
+    let requests = pg_requests(&env);
+    assert_eq!(requests.len(), 2, "the failed one and its retry");
+    assert!(requests
+        .iter()
+        .all(|r| r["spec"]["authentication"].is_null()));
+
+    let out = env.run(&["retry", "pg/pg-demo", "-n", "demo"], "", false);
+    assert_eq!(out.code, 6, "the last one succeeded: {out:#?}");
+    assert!(out.stderr.contains("is Successful"), "{}", out.stderr);
+}
+
+#[test]
+fn retry_keeps_the_failed_rotations_own_secret() {
+    let env = Env::with(rotate_sandbox::Options {
+        operator_delay: Duration::from_millis(10),
+        ..rotate_sandbox::Options::demo()
+    });
+    env.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "mine",
+        "--type=kubernetes.io/basic-auth",
+        "--from-literal=username=postgres",
+        "--from-literal=password=Mine0Password1",
+    ])
+    .expect(0);
+    let args = ["auth", "pg/pg-demo", "-n", "demo", "--secret", "mine"];
+    let preview = env.run(
+        &[&args[..], &["--dry-run=client", "-o", "name"]].concat(),
+        "",
+        false,
+    );
+    env.sb
+        .faults()
+        .fail_ops_request("demo", &cli_support::name_of(&preview.stdout), "x");
+    assert_eq!(
+        env.run(&[&args[..], &["--wait"]].concat(), "", false).code,
+        5
+    );
+    env.run(
+        &["retry", "pg", "pg-demo", "-n", "demo", "--wait"],
+        "",
+        false,
+    )
+    .expect(0);
+    assert_eq!(env.db_password("pg", "pg-demo"), "Mine0Password1");
+    let requests = pg_requests(&env);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["spec"]["authentication"]["secretRef"]["name"] == "mine"),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn an_arc_instance_cannot_be_retried_and_nothing_is_written() {
+    let env = Env::demo();
+    let out = env.run(&["retry", "sqlmi/sqlmi-demo", "-n", "demo"], "", false);
+    assert_eq!(out.code, 6, "{out:#?}");
+    assert!(out.stderr.contains("only on a new credentials generation"));
+    assert_eq!(env.sqlmi_generation(), 0);
+}

@@ -22,7 +22,7 @@ use crate::engines::{EngineSpec, Mechanism};
 use crate::error::Result;
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
-use crate::plan::{NewCredential, Plan};
+use crate::plan::Plan;
 use crate::report::{
     CredentialView, GenerationPair, HistoryReport, InFlight, Outcome, PrevKept, Progress,
     StatusReport,
@@ -47,8 +47,9 @@ impl<T: Rotate + Inspect> Backend for T {}
 
 /// The write side of a backend: `auth` and `rollback`.
 pub trait Rotate: Sync {
-    /// Refuses, before any API call, a credential this backend cannot use for `target`.
-    fn check(&self, target: &Target, credential: &NewCredential) -> Result<()>;
+    /// Refuses, before any API call, what this backend cannot do with a plan (a credential
+    /// it cannot use, a retry it has no way to make).
+    fn check(&self, plan: &Plan) -> Result<()>;
 
     /// Rotates or rolls back one target: resolve, preflight, write (or preview), and with
     /// `--wait` follow it to the end. `found` is the target when a LIST already returned it.

@@ -44,7 +44,7 @@ pub fn plan(
             ));
         }
         if let Some(t) = one {
-            backend::of(t.engine).check(t, &plan.credential)?;
+            backend::of(t.engine).check(&plan.plan_for(t.clone(), ""))?;
             // Rules that need no cluster: the fixed user, and the policy when the user is known.
             if let Some(u) = plan.credential.username() {
                 creds::check_username(t.engine, u, None).map_err(Error::Usage)?;

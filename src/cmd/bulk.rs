@@ -149,7 +149,7 @@ async fn run_one(
 ) -> Result<Outcome> {
     let plan = plan.plan_for(item.target.clone(), &item.namespace);
     let backend = backend::of(item.target.engine);
-    backend.check(&plan.target, &plan.credential)?;
+    backend.check(&plan)?;
     backend
         .change(session, &plan, item.object.clone(), progress)
         .await

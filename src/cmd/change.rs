@@ -23,6 +23,10 @@ pub async fn run(
     after: Option<&AfterChange>,
     ui: &mut dyn Ui,
 ) -> Result<()> {
+    // What --verify will need is checked before anything is written.
+    if let Some(after) = after.filter(|_| plan.dry_run == DryRun::None) {
+        reach::preflight(ctx, ns, &after.plan).await?;
+    }
     let outcome = execute(ctx, plan, ns, ui).await?;
     ui.outcome(&outcome)?;
     // Several targets: the table is printed either way; any failed row fails the command.
@@ -45,7 +49,7 @@ async fn execute(ctx: &Ctx, plan: &ChangePlan, ns: &str, ui: &mut dyn Ui) -> Res
     };
     let plan = plan.plan_for(target.clone(), ns);
     let backend = backend::of(target.engine);
-    backend.check(&plan.target, &plan.credential)?;
+    backend.check(&plan)?;
     let progress: &mut dyn Progress = ui;
     backend
         .change(&Session::single(ctx), &plan, None, progress)

@@ -44,8 +44,8 @@ pub struct ListPlan {
 /// Checks `list` arguments (pure: before any API call).
 pub fn plan(args: &ListArgs) -> Result<ListPlan> {
     let selector = args.selector.clone();
-    if selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
-        return Err(Error::Usage("-l/--selector is empty".into()));
+    if let Some(s) = &selector {
+        crate::target::check_selector(s)?;
     }
     Ok(ListPlan {
         all_namespaces: args.all_namespaces,

@@ -10,6 +10,7 @@ pub mod change;
 pub mod history;
 pub mod list;
 pub mod prev;
+pub mod retry;
 pub mod rollback;
 pub mod status;
 pub mod verify;
@@ -49,8 +50,17 @@ pub fn change_plan(
             "--wait cannot be combined with --dry-run: a dry run starts nothing to wait for".into(),
         ));
     }
-    if change.timeout.as_ref().is_some_and(|t| t.is_zero()) {
-        return Err(Error::Usage("--timeout must be more than 0".into()));
+    // NB: KubeDB takes --timeout as each step's timeout on the server: under a second,
+    // every step would time out at once.
+    if change
+        .timeout
+        .as_ref()
+        .is_some_and(|t| t.get() < std::time::Duration::from_secs(1))
+    {
+        return Err(Error::Usage(
+            "--timeout must be at least 1s (KubeDB also bounds each step of the rotation by it)"
+                .into(),
+        ));
     }
     let selection = Selection::parse(select)?;
     Ok(ChangePlan {
@@ -62,6 +72,7 @@ pub fn change_plan(
         dry_run: change.dry_run,
         credential,
         force,
+        retry: false,
         parallel: usize::from(select.parallel),
         yes: select.yes,
         sweeping: select.all || select.all_namespaces,

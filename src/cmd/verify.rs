@@ -66,6 +66,7 @@ pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
     let (change, rollback_on_failure) = match &cli.command {
         Command::Auth(a) => (&a.change, a.rollback_on_failure),
         Command::Rollback(a) => (&a.change, false),
+        Command::Retry(a) => (&a.change, false),
         _ => return Ok(None),
     };
     if !change.verify {

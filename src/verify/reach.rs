@@ -98,36 +98,16 @@ pub async fn run(
 
     // TLS: required and verified for KubeDB's spec.tls, unless told not to verify.
     let mode = tls_mode(item.spec.tls.is_some(), plan.insecure);
-    let mut ca_pem: Option<Vec<u8>> = None;
-    if mode == Tls::Require {
-        let candidates = ca_candidates(name, &item.tls_secrets());
-        for c in &candidates {
-            if let Some(ca) = get_secret_opt(&secrets, ns, c)
-                .await?
-                .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone()))
-            {
-                log.say(1, || {
-                    format!("TLS required (spec.tls): trusting ca.crt of secret {c}")
-                });
-                ca_pem = Some(ca);
-                break;
-            }
-        }
-        if ca_pem.is_none() {
-            return Err(Error::NotFound {
-                what: format!(
-                    "the CA certificate (ca.crt) of {}'s TLS: none in secrets {}",
-                    plan.target,
-                    candidates.join(", ")
-                ),
-                hint: Some(
-                    "pass --insecure-skip-tls-verify to encrypt without verifying the database's \
-                     certificate"
-                        .into(),
-                ),
+    let ca_pem = match mode {
+        Tls::Require => {
+            let (c, ca) = trusted_ca(&secrets, ns, plan, &item).await?;
+            log.say(1, || {
+                format!("TLS required (spec.tls): trusting ca.crt of secret {c}")
             });
+            Some(ca)
         }
-    }
+        _ => None,
+    };
 
     let (endpoint, server_name) = match &plan.address {
         Some(a) => {
@@ -213,6 +193,50 @@ pub async fn run(
         });
     }
     Ok(rep)
+}
+
+/// The CA a TLS login trusts: `ca.crt` of the first of the database's certificate Secrets
+/// that holds one, with that Secret's name; none is an error that says where it looked.
+async fn trusted_ca(
+    secrets: &Api<Secret>,
+    ns: &str,
+    plan: &VerifyPlan,
+    item: &crate::model::DbItem,
+) -> Result<(String, Vec<u8>)> {
+    let candidates = ca_candidates(&plan.target.name, &item.tls_secrets());
+    for c in &candidates {
+        if let Some(ca) = get_secret_opt(secrets, ns, c)
+            .await?
+            .and_then(|s| s.data?.get("ca.crt").map(|b| b.0.clone()))
+        {
+            return Ok((c.clone(), ca));
+        }
+    }
+    Err(Error::NotFound {
+        what: format!(
+            "the CA certificate (ca.crt) of {}'s TLS: none in secrets {}",
+            plan.target,
+            candidates.join(", ")
+        ),
+        hint: Some(
+            "pass --insecure-skip-tls-verify to encrypt without verifying the database's \
+             certificate"
+                .into(),
+        ),
+    })
+}
+
+/// Checks, before a rotation with `--verify` writes anything, what the verification will
+/// need that a rotation cannot give it: the credential Secret, and the CA when TLS is
+/// required. A missing CA found only after the rotation would leave a rotated database and
+/// exit 4.
+pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
+    let CredentialSecret { db, .. } = read_credential_secret(ctx, ns, &plan.target).await?;
+    if tls_mode(db.spec.tls.is_some(), plan.insecure) == Tls::Require {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        trusted_ca(&secrets, ns, plan, &db).await?;
+    }
+    Ok(())
 }
 
 /// The primary pod and the database port on it: the pod labelled `kubedb.com/role=primary`

@@ -43,6 +43,7 @@ pub fn rollback_check(
         dry_run: DryRun::None,
         credential: Default::default(),
         force: false,
+        retry: false,
     };
     let follow = format!(
         "kubectl get {} {} -n {ns} -w",

@@ -29,7 +29,6 @@ use crate::plan::{NewCredential, Plan};
 use crate::report::{
     object_name, Action, GenerationChange, Outcome, Progress, ProgressEvent, Rotation,
 };
-use crate::target::Target;
 
 pub mod inspect;
 
@@ -37,9 +36,19 @@ pub mod inspect;
 pub struct Arc;
 
 impl Rotate for Arc {
-    /// Arc generates its service-managed credentials itself: a given one has no place.
-    fn check(&self, target: &Target, credential: &NewCredential) -> Result<()> {
-        if *credential == NewCredential::Operator {
+    /// Arc generates its service-managed credentials itself: a given one has no place. And
+    /// its controller tries again only on a new generation: there is nothing to re-run.
+    fn check(&self, plan: &Plan) -> Result<()> {
+        let target = &plan.target;
+        if plan.retry {
+            return Err(Error::Refused(format!(
+                "{target} cannot be retried: the Arc controller tries again only on a new \
+                 credentials generation; roll back (kubectl rotate rollback {target} -n {ns}) \
+                 or rotate anew (kubectl rotate auth {target} -n {ns})",
+                ns = plan.namespace
+            )));
+        }
+        if plan.credential == NewCredential::Operator {
             return Ok(());
         }
         Err(Error::Usage(format!(
@@ -634,13 +643,22 @@ mod tests {
 
     #[test]
     fn arc_refuses_a_given_credential_before_any_api_call() {
-        let mi = Plan::for_test("sqlmi/mi", Action::Rotate).target;
-        assert!(Arc.check(&mi, &NewCredential::Operator).is_ok());
-        for given in [
+        let mi = Plan::for_test("sqlmi/mi", Action::Rotate);
+        assert!(Arc.check(&mi).is_ok());
+        let retry = Plan {
+            retry: true,
+            ..mi.clone()
+        };
+        assert_eq!(Arc.check(&retry).unwrap_err().exit_code(), 6);
+        for credential in [
             NewCredential::Secret("mine".into()),
             NewCredential::Generate { username: None },
         ] {
-            let e = Arc.check(&mi, &given).unwrap_err();
+            let given = Plan {
+                credential,
+                ..mi.clone()
+            };
+            let e = Arc.check(&given).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{e}");
             assert!(
                 e.to_string().contains("do not apply to SqlManagedInstance"),

@@ -25,7 +25,7 @@ use self::credential::{
 };
 use self::request::{
     build_request, check_preconditions, create_request, follow_command, new_conditions,
-    request_name, Origin,
+    newest_rotate_auth, request_name, Origin,
 };
 use crate::api::discovery::Wanted;
 use crate::api::lock;
@@ -40,9 +40,8 @@ use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::ops::{is_terminal, OpsItem};
 use crate::model::{DbItem, MANAGER};
-use crate::plan::{NewCredential, Plan};
-use crate::report::{object_name, Outcome, Progress, ProgressEvent, RequestRef, Rotation};
-use crate::target::Target;
+use crate::plan::Plan;
+use crate::report::{object_name, Action, Outcome, Progress, ProgressEvent, RequestRef, Rotation};
 
 /// The KubeDB backend (see [`crate::backend::Backend`]).
 pub struct KubeDb;
@@ -90,7 +89,8 @@ async fn run_in(
         DryRun::None => Some(take_lock(ctx, plan, ops, &apis).await?),
         _ => None,
     };
-    let written = write(session, plan, ops, &apis, &db, progress).await;
+    let last = lock.as_ref().and_then(|l| l.previous.request.clone());
+    let written = write(session, plan, ops, &apis, &db, last.as_deref(), progress).await;
     if let Some(lock) = lock {
         let request = match &written {
             Ok(Written::Request { created, .. }) => created.metadata.name.clone(),
@@ -233,12 +233,14 @@ async fn take_lock(ctx: &Ctx, plan: &Plan, ops: &OpsSpec, apis: &Apis) -> Result
 /// The write phase, under the lock: check that nothing is in flight, decide where the
 /// credential comes from, then create the Secret it needs and the ops request (or preview
 /// them, or have the server check them in a dry run).
+/// `last` is the request the plugin last wrote under the lock, as the Lease records it.
 async fn write(
     session: &Session,
     plan: &Plan,
     ops: &OpsSpec,
     apis: &Apis,
     db: &DynamicObject,
+    last: Option<&str>,
     progress: &mut dyn Progress,
 ) -> Result<Written> {
     let ctx = session.ctx();
@@ -248,14 +250,27 @@ async fn write(
     // Everything is checked before the first write.
     let item = DbItem::from_dynamic(db);
     let existing = session.ops_snapshot(&apis.ops_ar, ns).await?;
-    check_preconditions(plan, ops, &item, &existing.items)?;
+    check_preconditions(plan, ops, &item, &existing.items, last)?;
     // NB: a KubeDB database always has an auth Secret name (spec or the engine's default).
     let auth_name = item.credential_secret(engine).unwrap_or_default();
     let auth = read_auth_secret(apis, plan, &auth_name).await?;
     // What the request's name is derived from: these change whenever the credentials do.
     let stamp = last_update_stamp(&item, &auth);
     let uid = db.metadata.uid.clone().unwrap_or_default();
-    let source = credential_source(plan, apis, db, &auth, &[&uid, &stamp]).await?;
+    // A retry takes its action and source from the failed request; anything else decides
+    // where the new credential comes from.
+    let retried;
+    let (plan, source) = if plan.retry {
+        let (action, source) = retry_source(plan, ops, apis, &existing.items, last).await?;
+        retried = Plan {
+            action,
+            ..plan.clone()
+        };
+        (&retried, source)
+    } else {
+        let source = credential_source(plan, apis, db, &auth, &[&uid, &stamp]).await?;
+        (plan, source)
+    };
     let name_for = |attempt| {
         request_name(
             db_name,
@@ -348,6 +363,59 @@ async fn write(
         rotation,
         started,
     })
+}
+
+/// `retry`: the newest RotateAuth for the database, which must have Failed, and what it
+/// asked for: its action (the plugin's annotation; a rotation when it has none) and its
+/// Secret, which must still exist. The new request's name is derived from the failed one.
+async fn retry_source(
+    plan: &Plan,
+    ops: &OpsSpec,
+    apis: &Apis,
+    existing: &[DynamicObject],
+    recorded: Option<&str>,
+) -> Result<(Action, Source)> {
+    let (target, ns) = (&plan.target, plan.namespace.as_str());
+    let Some(last) = newest_rotate_auth(existing, ops, ns, &target.name, recorded) else {
+        return Err(Error::Refused(format!(
+            "{target} has no RotateAuth to retry; rotate it with `kubectl rotate auth {target} -n {ns}`"
+        )));
+    };
+    let name = last.metadata.name.clone();
+    if last.phase() != "Failed" {
+        return Err(Error::Refused(format!(
+            "the last rotation of {target}, {} {name}, is {}: retry re-runs only a Failed one",
+            ops.kind.to_ascii_lowercase(),
+            last.phase()
+        )));
+    }
+    let action = match last
+        .metadata
+        .annotations
+        .get(crate::model::annotations::LAST_ACTION)
+    {
+        Some(a) if a == Action::Rollback.as_str() => Action::Rollback,
+        _ => Action::Rotate,
+    };
+    let secret_ref = last.secret_ref().map(str::to_string);
+    if let Some(s) = &secret_ref {
+        crate::api::read::get_secret(
+            &apis.secrets,
+            ns,
+            s,
+            &format!("{name} used it; without it the rotation cannot be re-run as it was"),
+        )
+        .await?;
+    }
+    Ok((
+        action,
+        Source {
+            secret_ref,
+            new_secret: None,
+            name_input: format!("retry of {name}"),
+            describe: "",
+        },
+    ))
 }
 
 /// Ctrl-C during the write phase: if this command's ops request exists (its POST landed),
@@ -500,8 +568,9 @@ async fn wait_for(
 }
 
 impl Rotate for KubeDb {
-    /// Every credential source is KubeDB's: the operator's, a Secret, or one the plugin makes.
-    fn check(&self, _target: &Target, _credential: &NewCredential) -> Result<()> {
+    /// Every credential source is KubeDB's: the operator's, a Secret, or one the plugin
+    /// makes; a retry is a new RotateAuth like the failed one.
+    fn check(&self, _plan: &Plan) -> Result<()> {
         Ok(())
     }
 

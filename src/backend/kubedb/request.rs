@@ -64,14 +64,36 @@ pub fn active_rotation(
         .find(|o| o.is_rotate_auth_for(ops, ns, db) && o.in_flight())
 }
 
-/// The name of the newest RotateAuth for `ns/db`, when it is a successful rollback the
-/// plugin made (the auth Secret's previous credential is then the one it replaced).
-pub fn last_rollback(items: &[DynamicObject], ops: &OpsSpec, ns: &str, db: &str) -> Option<String> {
-    let newest = items
+/// The newest RotateAuth for `ns/db`: the one the plugin last wrote under the database's
+/// lock (`last`, from the Lease), when it is listed, else the one created last.
+// NB: creation times have whole seconds; a request and its retry often share one, so the
+// Lease's record decides where it can.
+pub fn newest_rotate_auth(
+    items: &[DynamicObject],
+    ops: &OpsSpec,
+    ns: &str,
+    db: &str,
+    last: Option<&str>,
+) -> Option<OpsItem> {
+    let mine: Vec<OpsItem> = items
         .iter()
         .map(OpsItem::from_dynamic)
         .filter(|o| o.is_rotate_auth_for(ops, ns, db))
-        .max_by_key(OpsItem::age_key)?;
+        .collect();
+    let recorded = last.and_then(|l| mine.iter().find(|o| o.metadata.name == l).cloned());
+    recorded.or_else(|| mine.into_iter().max_by_key(OpsItem::age_key))
+}
+
+/// The name of the newest RotateAuth for `ns/db`, when it is a successful rollback the
+/// plugin made (the auth Secret's previous credential is then the one it replaced).
+pub fn last_rollback(
+    items: &[DynamicObject],
+    ops: &OpsSpec,
+    ns: &str,
+    db: &str,
+    last: Option<&str>,
+) -> Option<String> {
+    let newest = newest_rotate_auth(items, ops, ns, db, last)?;
     let rollback = newest
         .metadata
         .annotations
@@ -149,6 +171,7 @@ pub fn check_preconditions(
     ops: &OpsSpec,
     db: &DbItem,
     existing: &[DynamicObject],
+    last: Option<&str>,
 ) -> Result<()> {
     let target = plan.target.to_string();
     let db_phase = db.phase();
@@ -158,7 +181,7 @@ pub fn check_preconditions(
         )));
     }
     if plan.action == Action::Rollback && !plan.force {
-        if let Some(last) = last_rollback(existing, ops, &plan.namespace, &plan.target.name) {
+        if let Some(last) = last_rollback(existing, ops, &plan.namespace, &plan.target.name, last) {
             return Err(Error::Refused(format!(
                 "{target} was already rolled back by {} {last}; a second rollback would flip \
                  back to the credential that one replaced. Rotate instead (kubectl rotate auth \
@@ -427,11 +450,11 @@ mod tests {
     fn a_database_that_is_not_ready_is_refused_unless_apply_always() {
         let ops = find("pg").unwrap().ops().unwrap();
         let mut p = Plan::for_test("pg/pg-demo", Action::Rotate);
-        let e = check_preconditions(&p, ops, &db("Provisioning"), &[]).unwrap_err();
+        let e = check_preconditions(&p, ops, &db("Provisioning"), &[], None).unwrap_err();
         assert_eq!(e.exit_code(), 6);
         assert!(e.to_string().contains("phase Provisioning"), "{e}");
         p.apply = ApplyPolicy::Always;
-        assert!(check_preconditions(&p, ops, &db("Provisioning"), &[]).is_ok());
+        assert!(check_preconditions(&p, ops, &db("Provisioning"), &[], None).is_ok());
     }
 
     #[test]
@@ -443,7 +466,7 @@ mod tests {
                 .phase("Progressing")
                 .0,
         ];
-        let e = check_preconditions(&p, ops, &db("Ready"), &busy).unwrap_err();
+        let e = check_preconditions(&p, ops, &db("Ready"), &busy, None).unwrap_err();
         assert_eq!(e.exit_code(), 3);
         let s = e.to_string();
         assert!(
@@ -568,18 +591,18 @@ mod tests {
             ));
         let items = vec![older.clone(), rolled];
         let p = Plan::for_test("pg/pg-demo", Action::Rollback);
-        let e = check_preconditions(&p, ops, &db("Ready"), &items).unwrap_err();
+        let e = check_preconditions(&p, ops, &db("Ready"), &items, None).unwrap_err();
         assert_eq!(e.exit_code(), 6, "{e}");
         assert!(e.to_string().contains("already rolled back by"), "{e}");
         let forced = Plan {
             force: true,
             ..p.clone()
         };
-        assert!(check_preconditions(&forced, ops, &db("Ready"), &items).is_ok());
+        assert!(check_preconditions(&forced, ops, &db("Ready"), &items, None).is_ok());
         // After a rotation (the newest is not a rollback), a rollback goes ahead.
-        assert!(check_preconditions(&p, ops, &db("Ready"), &[older]).is_ok());
+        assert!(check_preconditions(&p, ops, &db("Ready"), &[older], None).is_ok());
         // A rotation is never refused for it.
         let rotate = Plan::for_test("pg/pg-demo", Action::Rotate);
-        assert!(check_preconditions(&rotate, ops, &db("Ready"), &items).is_ok());
+        assert!(check_preconditions(&rotate, ops, &db("Ready"), &items, None).is_ok());
     }
 }
