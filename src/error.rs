@@ -317,6 +317,20 @@ fn describe(e: &kube::Error) -> String {
             "{e} (the API server could not be reached or did not answer in time: check the \
              cluster is up, your network, and --request-timeout)"
         ),
+        // NB: serde's message can quote a value it could not read, a Secret's among them:
+        // say what is wrong without it.
+        kube::Error::SerdeError(se) => format!(
+            "the server's answer could not be read ({} at line {}, column {}: a field of an \
+             unexpected type, or Secret data that is not base64)",
+            match se.classify() {
+                serde_json::error::Category::Io => "an I/O error",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data => "unexpected data",
+                serde_json::error::Category::Eof => "cut short",
+            },
+            se.line(),
+            se.column()
+        ),
         other => other.to_string(),
     }
 }
@@ -460,5 +474,16 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("continues on the server"), "{s}");
+    }
+
+    #[test]
+    fn a_secret_that_cannot_be_decoded_is_described_without_its_value() {
+        let bad = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"password":"Pa$$w0rd!!"}}"#;
+        let se = serde_json::from_str::<k8s_openapi::api::core::v1::Secret>(bad).unwrap_err();
+        let e = Error::api("get secret demo/s", kube::Error::SerdeError(se));
+        let text = e.to_string();
+        assert!(!text.contains("Pa$$w0rd"), "{text}");
+        assert!(text.contains("not base64"), "{text}");
+        assert_eq!(e.exit_code(), 1);
     }
 }
