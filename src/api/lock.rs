@@ -90,6 +90,18 @@ fn held_at(lease: &Lease, now: jiff::Timestamp) -> bool {
     since.is_none_or(|t| now.as_second() - t.as_second() < ttl)
 }
 
+/// What the Lease of database `kind/db` in `ns` records of the last request written under
+/// it (nothing when there is no Lease: the plugin never wrote one). A read, for the
+/// inspection verbs; it takes no lock.
+pub async fn last_record(ctx: &Ctx, ns: &str, kind: &str, db: &str) -> Result<Record> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
+    let name = lease_name(kind, db);
+    match retry(|| api.get_opt(&name)).await {
+        Ok(lease) => Ok(lease.as_ref().map(record_of).unwrap_or_default()),
+        Err(e) => Err(Error::api(format!("get lease {ns}/{name}"), e)),
+    }
+}
+
 /// Why the lock could not be had: who holds it, since when.
 pub struct Busy {
     /// The holder's user, when it recorded one.

@@ -153,6 +153,24 @@ impl OpsItem {
         !is_terminal(&self.phase())
     }
 
+    /// The newest of `items`: the one created last, except that `recorded` (the request the
+    /// plugin last wrote under the database's lock) wins a tie.
+    // NB: creation times have whole seconds; a request and its retry often share one, and
+    // then their names would decide.
+    pub fn newest(items: Vec<OpsItem>, recorded: Option<&str>) -> Option<OpsItem> {
+        let last_created = items
+            .iter()
+            .map(|o| o.metadata.creation_timestamp.clone())
+            .max()?;
+        let (recorded, rest): (Vec<OpsItem>, Vec<OpsItem>) = items
+            .into_iter()
+            .partition(|o| Some(o.metadata.name.as_str()) == recorded);
+        match recorded.into_iter().next() {
+            Some(r) if r.metadata.creation_timestamp >= last_created => Some(r),
+            r => rest.into_iter().chain(r).max_by_key(OpsItem::age_key),
+        }
+    }
+
     /// Ordering key: newest is greatest (creation time, then name).
     pub fn age_key(&self) -> (String, String) {
         (
@@ -287,5 +305,33 @@ mod tests {
         assert_eq!(o.target(), Some("p"));
         assert!(o.is_rotate_auth_for(find("proxysql").unwrap().ops().unwrap(), "demo", "p"));
         assert_eq!(o.source(), "generated");
+    }
+
+    #[test]
+    fn the_recorded_request_wins_a_tie_on_creation_time_but_not_a_later_one() {
+        let at = |name: &str, ts: &str| -> OpsItem {
+            serde_json::from_value(json!({"metadata": {"name": name, "creationTimestamp": ts}}))
+                .unwrap()
+        };
+        let same = vec![
+            at("zzz-failed", "2026-01-01T00:00:05Z"),
+            at("aaa-retry", "2026-01-01T00:00:05Z"),
+        ];
+        let newest = |items: Vec<OpsItem>, r| OpsItem::newest(items, r).map(|o| o.metadata.name);
+        assert_eq!(
+            newest(same.clone(), Some("aaa-retry")).as_deref(),
+            Some("aaa-retry")
+        );
+        assert_eq!(
+            newest(same, None).as_deref(),
+            Some("zzz-failed"),
+            "by name otherwise"
+        );
+        let later = vec![
+            at("mine", "2026-01-01T00:00:05Z"),
+            at("by-hand", "2026-01-01T00:00:09Z"),
+        ];
+        assert_eq!(newest(later, Some("mine")).as_deref(), Some("by-hand"));
+        assert_eq!(newest(vec![], Some("x")), None);
     }
 }

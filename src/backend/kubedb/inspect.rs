@@ -50,17 +50,20 @@ async fn rotate_auths(
     Ok(items)
 }
 
-/// `status`: the newest RotateAuth for the target, if any.
+/// `status`: the newest RotateAuth for the target, if any ([`OpsItem::newest`], with the
+/// request the database's Lease records as last written).
 async fn newest_request(
     ctx: &Ctx,
     target: &Target,
     ops: &OpsSpec,
     ops_ar: &ApiResource,
 ) -> Result<Option<RequestView>> {
-    let newest = rotate_auths(ctx, target, ops, ops_ar)
+    let ns = ctx.namespace.as_str();
+    let recorded = crate::api::lock::last_record(ctx, ns, target.engine.kind, &target.name)
         .await?
-        .into_iter()
-        .max_by_key(OpsItem::age_key);
+        .request;
+    let all = rotate_auths(ctx, target, ops, ops_ar).await?;
+    let newest = OpsItem::newest(all, recorded.as_deref());
     Ok(newest.map(|o| o.view(ops, jiff::Timestamp::now())))
 }
 

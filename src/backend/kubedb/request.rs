@@ -64,10 +64,8 @@ pub fn active_rotation(
         .find(|o| o.is_rotate_auth_for(ops, ns, db) && o.in_flight())
 }
 
-/// The newest RotateAuth for `ns/db`: the one the plugin last wrote under the database's
-/// lock (`last`, from the Lease), when it is listed, else the one created last.
-// NB: creation times have whole seconds; a request and its retry often share one, so the
-// Lease's record decides where it can.
+/// The newest RotateAuth for `ns/db` ([`OpsItem::newest`]; `last` is the request the
+/// Lease records as last written under the lock).
 pub fn newest_rotate_auth(
     items: &[DynamicObject],
     ops: &OpsSpec,
@@ -80,8 +78,7 @@ pub fn newest_rotate_auth(
         .map(OpsItem::from_dynamic)
         .filter(|o| o.is_rotate_auth_for(ops, ns, db))
         .collect();
-    let recorded = last.and_then(|l| mine.iter().find(|o| o.metadata.name == l).cloned());
-    recorded.or_else(|| mine.into_iter().max_by_key(OpsItem::age_key))
+    OpsItem::newest(mine, last)
 }
 
 /// The name of the newest RotateAuth for `ns/db`, when it is a successful rollback the
