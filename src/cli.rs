@@ -258,6 +258,12 @@ pub struct LoginArgs {
     #[arg(long)]
     pub insecure_skip_tls_verify: bool,
 
+    /// Require TLS to the database even without spec.tls, its certificate verified
+    /// against the CA in its Secrets: a server without TLS is an error, so no password
+    /// crosses the connection in clear.
+    #[arg(long)]
+    pub require_tls: bool,
+
     /// Bound for each login attempt, port-forward set-up included.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub login_timeout: GoDuration,

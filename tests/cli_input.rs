@@ -178,3 +178,38 @@ fn verify_needs_its_ca_and_a_missing_one_is_found_before_the_rotation() {
     assert!(out.stderr.contains("the CA certificate"), "{}", out.stderr);
     assert_eq!(env.ops_request_count(), 0, "nothing was rotated");
 }
+
+#[test]
+fn require_tls_needs_a_ca_even_without_spec_tls_and_says_where_it_looked() {
+    let env = Env::demo();
+    let out = env.run(
+        &["verify", "pg/pg-demo", "-n", "demo", "--require-tls"],
+        "",
+        false,
+    );
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert!(out.stderr.contains("pg-demo-client-cert"), "{}", out.stderr);
+    // And before a rotation writes anything.
+    let out = env.run(
+        &[
+            "auth",
+            "pg/pg-demo",
+            "-n",
+            "demo",
+            "--wait",
+            "--verify",
+            "--require-tls",
+        ],
+        "",
+        false,
+    );
+    assert_eq!(out.code, 4, "{out:#?}");
+    assert_eq!(env.ops_request_count(), 0);
+    // Without --verify it means nothing, and says so.
+    let out = env.run(
+        &["auth", "pg/pg-demo", "-n", "demo", "--require-tls"],
+        "",
+        false,
+    );
+    assert_eq!(out.code, 2, "{out:#?}");
+}

@@ -46,6 +46,7 @@ pub fn login_plan(target: Target, login: &LoginArgs) -> Result<VerifyPlan> {
         target,
         address,
         insecure: login.insecure_skip_tls_verify,
+        require_tls: login.require_tls,
         attempt_timeout: attempt_timeout.min(Duration::from_secs(3600)),
         verbose: login.verbose,
     })
@@ -71,9 +72,10 @@ pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
     };
     if !change.verify {
         let l = &change.login;
-        if l.address.is_some() || l.insecure_skip_tls_verify || l.verbose > 0 {
+        if l.address.is_some() || l.insecure_skip_tls_verify || l.require_tls || l.verbose > 0 {
             return Err(Error::Usage(
-                "--address, --insecure-skip-tls-verify and -v go with --verify".into(),
+                "--address, --insecure-skip-tls-verify, --require-tls and -v go with --verify"
+                    .into(),
             ));
         }
         return Ok(None);

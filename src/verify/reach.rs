@@ -31,6 +31,8 @@ pub struct VerifyPlan {
     pub address: Option<String>,
     /// `--insecure-skip-tls-verify`: TLS without verifying the database's certificate.
     pub insecure: bool,
+    /// `--require-tls`: TLS even without `spec.tls`.
+    pub require_tls: bool,
     /// Bound on each attempt (port-forward set-up included).
     pub attempt_timeout: Duration,
     /// `-v` count: 1 says what is tried where, 2 adds each login request (password masked).
@@ -96,8 +98,9 @@ pub async fn run(
     // The credentials, as `prev` pairs them.
     let (credentials, note) = pair(engine, &secret_name, &data, None);
 
-    // TLS: required and verified for KubeDB's spec.tls, unless told not to verify.
-    let mode = tls_mode(item.spec.tls.is_some(), plan.insecure);
+    // TLS: required and verified for KubeDB's spec.tls and with --require-tls, unless told
+    // not to verify.
+    let mode = tls_mode(item.spec.tls.is_some() || plan.require_tls, plan.insecure);
     let ca_pem = match mode {
         Tls::Require => {
             let (c, ca) = trusted_ca(&secrets, ns, plan, &item).await?;
@@ -232,7 +235,7 @@ async fn trusted_ca(
 /// exit 4.
 pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
     let CredentialSecret { db, .. } = read_credential_secret(ctx, ns, &plan.target).await?;
-    if tls_mode(db.spec.tls.is_some(), plan.insecure) == Tls::Require {
+    if tls_mode(db.spec.tls.is_some() || plan.require_tls, plan.insecure) == Tls::Require {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         trusted_ca(&secrets, ns, plan, &db).await?;
     }
