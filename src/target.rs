@@ -167,111 +167,19 @@ pub fn check_selector(selector: &str) -> Result<()> {
     if selector.trim().is_empty() {
         return Err(Error::Usage("-l/--selector is empty".into()));
     }
-    for req in split_requirements(selector) {
-        let req = req.trim();
-        if req.is_empty() {
-            return Err(bad("an empty requirement".into()));
-        }
-        let (key, values): (&str, Vec<&str>) = if let Some(k) = req.strip_prefix('!') {
-            (k, vec![])
-        } else if let Some((k, rest)) = split_set_op(req) {
-            let inner = rest
-                .trim()
-                .strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| bad(format!("`{req}` needs its values in parentheses")))?;
-            (k, inner.split(',').map(str::trim).collect())
-        } else if let Some((k, v)) = req
-            .split_once("!=")
-            .or_else(|| req.split_once("=="))
-            .or_else(|| req.split_once('='))
-        {
-            (k, vec![v.trim()])
-        } else {
-            (req, vec![])
-        };
-        check_label_key(key.trim()).map_err(bad)?;
-        for v in values {
-            check_label_value(v).map_err(bad)?;
+    let requirements = rotate_selector::parse(selector).map_err(|e| {
+        bad(format!(
+            "`{}` is not a requirement (key, !key, key=value, key!=value, key in (a,b), key notin (a,b))",
+            e.requirement
+        ))
+    })?;
+    for r in &requirements {
+        rotate_selector::check_key(r.key()).map_err(bad)?;
+        for v in r.values() {
+            rotate_selector::check_value(v).map_err(bad)?;
         }
     }
     Ok(())
-}
-
-/// The requirements of a selector: split at commas outside parentheses.
-fn split_requirements(s: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-/// `key in (...)` / `key notin (...)`: the key and what follows the operator.
-fn split_set_op(req: &str) -> Option<(&str, &str)> {
-    for op in [" notin ", " in "] {
-        if let Some(i) = req.find(op) {
-            return Some((&req[..i], &req[i + op.len()..]));
-        }
-    }
-    for op in [" notin(", " in("] {
-        if let Some(i) = req.find(op) {
-            return Some((&req[..i], &req[i + op.len() - 1..]));
-        }
-    }
-    None
-}
-
-/// A label name or value: at most 63 characters of letters, digits, `-`, `_` and `.`,
-/// beginning and ending with a letter or digit.
-fn label_name_ok(s: &str) -> bool {
-    s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-fn check_label_key(key: &str) -> std::result::Result<(), String> {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    if let Some(p) = prefix {
-        let dns = p.len() <= 253
-            && p.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        if !dns {
-            return Err(format!("the key prefix {p:?} is not a DNS subdomain"));
-        }
-    }
-    if name.is_empty() || !label_name_ok(name) {
-        return Err(format!("{key:?} is not a valid label key"));
-    }
-    Ok(())
-}
-
-fn check_label_value(value: &str) -> std::result::Result<(), String> {
-    if value.is_empty() || label_name_ok(value) {
-        Ok(())
-    } else {
-        Err(format!("{value:?} is not a valid label value"))
-    }
 }
 
 /// Finds the engine for a TYPE: kind, plural, singular or short name, any case, optionally

@@ -63,28 +63,12 @@ impl Faults {
     /// Fail the next `count` requests whose path starts with `path_prefix` (and whose
     /// method matches, if given) with HTTP `code`.
     pub fn fail_next(&self, method: Option<&str>, path_prefix: &str, count: u32, code: u16) {
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Rule {
-                method: method.map(str::to_uppercase),
-                path_prefix: path_prefix.into(),
-                remaining: count,
-                action: Action::Fail(code),
-            });
+        self.push(method, path_prefix, count, Action::Fail(code));
     }
 
     /// Delay the next `count` requests whose path starts with `path_prefix`.
     pub fn delay_next(&self, method: Option<&str>, path_prefix: &str, count: u32, delay: Duration) {
-        self.rules
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Rule {
-                method: method.map(str::to_uppercase),
-                path_prefix: path_prefix.into(),
-                remaining: count,
-                action: Action::Delay(delay),
-            });
+        self.push(method, path_prefix, count, Action::Delay(delay));
     }
 
     fn push(&self, method: Option<&str>, path_prefix: &str, count: u32, action: Action) {
@@ -232,40 +216,24 @@ impl Faults {
     pub fn apply_json(&self, cmd: &Value) -> Result<(), String> {
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let n = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64);
-        if let Some(f) = cmd.get("failNext") {
-            let prefix = s(f, "pathPrefix").ok_or("failNext.pathPrefix is required")?;
-            self.fail_next(
-                s(f, "method").as_deref(),
-                &prefix,
-                n(f, "count").unwrap_or(1) as u32,
-                n(f, "code").unwrap_or(500) as u16,
-            );
-        }
-        if let Some(f) = cmd.get("delay") {
-            let prefix = s(f, "pathPrefix").ok_or("delay.pathPrefix is required")?;
-            self.delay_next(
-                s(f, "method").as_deref(),
-                &prefix,
-                n(f, "count").unwrap_or(1) as u32,
-                Duration::from_millis(n(f, "millis").unwrap_or(1000)),
-            );
-        }
-        if let Some(f) = cmd.get("loseResponse") {
-            let prefix = s(f, "pathPrefix").ok_or("loseResponse.pathPrefix is required")?;
-            self.lose_response_next(
-                s(f, "method").as_deref(),
-                &prefix,
-                n(f, "count").unwrap_or(1) as u32,
-            );
-        }
-        if let Some(f) = cmd.get("hold") {
-            let prefix = s(f, "pathPrefix").ok_or("hold.pathPrefix is required")?;
-            self.hold_next(
-                s(f, "method").as_deref(),
-                &prefix,
-                n(f, "count").unwrap_or(1) as u32,
-                Duration::from_millis(n(f, "millis").unwrap_or(1000)),
-            );
+        // The hooks on the next requests to a path: one rule each, built from its fields.
+        let millis = |f: &Value| Duration::from_millis(n(f, "millis").unwrap_or(1000));
+        let action_of = |hook: &str, f: &Value| match hook {
+            "failNext" => Action::Fail(n(f, "code").unwrap_or(500) as u16),
+            "delay" => Action::Delay(millis(f)),
+            "loseResponse" => Action::LoseResponse,
+            _ => Action::Hold(millis(f)),
+        };
+        for hook in ["failNext", "delay", "loseResponse", "hold"] {
+            if let Some(f) = cmd.get(hook) {
+                let prefix = s(f, "pathPrefix").ok_or(format!("{hook}.pathPrefix is required"))?;
+                self.push(
+                    s(f, "method").as_deref(),
+                    &prefix,
+                    n(f, "count").unwrap_or(1) as u32,
+                    action_of(hook, f),
+                );
+            }
         }
         if let Some(f) = cmd.get("refuseConnections") {
             self.refuse_connections_for(Duration::from_millis(n(f, "millis").unwrap_or(1000)));

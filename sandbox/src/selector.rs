@@ -5,97 +5,28 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-#[derive(Clone, Debug, PartialEq)]
-enum Req {
-    Eq(String, String),
-    Ne(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
+use rotate_selector::Requirement;
 
 /// A parsed label selector.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct LabelSelector(Vec<Req>);
-
-fn split_top(s: &str) -> Vec<&str> {
-    let mut out = vec![];
-    let (mut depth, mut start) = (0, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-fn set_values(rest: &str) -> Option<Vec<String>> {
-    let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
-    Some(
-        inner
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect(),
-    )
-}
+pub struct LabelSelector(Vec<Requirement>);
 
 impl LabelSelector {
     /// Parse; an empty string selects everything.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let mut reqs = vec![];
-        if s.trim().is_empty() {
-            return Ok(LabelSelector(reqs));
-        }
-        for part in split_top(s) {
-            let p = part.trim();
-            let bad = || {
-                ApiError::bad_request(format!("unable to parse requirement: found '{p}', expected: in, notin, =, ==, !=, gt, lt"))
-            };
-            if let Some(k) = p.strip_prefix('!') {
-                reqs.push(Req::NotExists(k.trim().into()));
-            } else if let Some((k, v)) = p.split_once("!=") {
-                reqs.push(Req::Ne(k.trim().into(), v.trim().into()));
-            } else if let Some((k, v)) = p.split_once("==") {
-                reqs.push(Req::Eq(k.trim().into(), v.trim().into()));
-            } else if let Some((k, v)) = p.split_once('=') {
-                reqs.push(Req::Eq(k.trim().into(), v.trim().into()));
-            } else if let Some((k, rest)) = p.split_once(" notin ") {
-                reqs.push(Req::NotIn(
-                    k.trim().into(),
-                    set_values(rest).ok_or_else(bad)?,
-                ));
-            } else if let Some((k, rest)) = p.split_once(" in ") {
-                reqs.push(Req::In(k.trim().into(), set_values(rest).ok_or_else(bad)?));
-            } else if !p.is_empty() && !p.contains(' ') && !p.contains('(') {
-                reqs.push(Req::Exists(p.into()));
-            } else {
-                return Err(bad());
-            }
-        }
-        Ok(LabelSelector(reqs))
+        rotate_selector::parse(s).map(LabelSelector).map_err(|e| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{}', expected: in, notin, =, ==, !=, gt, lt",
+                e.requirement
+            ))
+        })
     }
 
     /// Does an object's `metadata.labels` match?
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.get("metadata").and_then(|m| m.get("labels"));
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-        self.0.iter().all(|r| match r {
-            Req::Eq(k, v) => get(k) == Some(v.as_str()),
-            Req::Ne(k, v) => get(k) != Some(v.as_str()),
-            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
-            Req::Exists(k) => get(k).is_some(),
-            Req::NotExists(k) => get(k).is_none(),
-        })
+        self.0.iter().all(|r| r.matches(get))
     }
 
     /// Selects everything?

@@ -104,7 +104,7 @@ async fn run_in(
         }
     }
     let (created, origin, mut rotation, started) = match written? {
-        Written::Done(outcome) => return Ok(*outcome),
+        Written::Done(outcome) => return Ok(outcome),
         Written::Request {
             created,
             origin,
@@ -171,7 +171,7 @@ async fn run_in(
 #[allow(clippy::large_enum_variant)]
 enum Written {
     /// Nothing more to do: a preview, or a server dry run's result.
-    Done(Box<Outcome>),
+    Done(Outcome),
     /// The ops request the server holds now.
     Request {
         created: DynamicObject,
@@ -282,7 +282,7 @@ async fn write(
 
     if plan.dry_run == DryRun::Client {
         let outcome = preview(plan, ops, &apis.ops_ar, &name_for(0), &source)?;
-        return Ok(Written::Done(Box::new(outcome)));
+        return Ok(Written::Done(outcome));
     }
 
     let mut rotation = Rotation::new(ns, engine, db_name, plan.action);
@@ -327,10 +327,10 @@ async fn write(
             ));
             rotation.request = Some(request_ref(ops, name_for(0)));
             rotation.phase = "Pending".into();
-            return Ok(Written::Done(Box::new(Outcome::Done {
+            return Ok(Written::Done(Outcome::Done {
                 rotation,
                 follow: None,
-            })));
+            }));
         }
         Err(e) => {
             // Leave nothing behind: the Secret made for this request is of no use without it.
@@ -351,10 +351,10 @@ async fn write(
     rotation.adopted = origin == Origin::Adopted;
     rotation.phase = OpsItem::from_dynamic(&created).phase();
     if plan.dry_run == DryRun::Server {
-        return Ok(Written::Done(Box::new(Outcome::Done {
+        return Ok(Written::Done(Outcome::Done {
             rotation,
             follow: None,
-        })));
+        }));
     }
     progress.event(&ProgressEvent::Submitted(request_ref(ops, request_name)));
     Ok(Written::Request {
