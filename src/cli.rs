@@ -18,7 +18,7 @@ Exit codes:
   3    conflict: changed concurrently, or a rotation is already in progress
   4    not found: the target, its Secret, or the operator's CRD
   5    the rotation Failed or was Skipped
-  6    refused: the target is not Ready, or there is nothing to roll back to
+  6    refused: the target is not Ready, nothing to roll back to or retry, or a 2nd rollback
   7    verify: a login result is wrong (current refused, or previous still accepted)
   8    verify: the database could not be reached
   9    verify: not supported for this engine (no login client for its protocol)

@@ -8,7 +8,7 @@
 //! | 3    | conflict: changed concurrently, or a rotation is already in progress      |
 //! | 4    | not found: the target, its Secret, or the operator's CRD                  |
 //! | 5    | the rotation Failed or was Skipped                                        |
-//! | 6    | refused: the target is not Ready, or there is nothing to roll back to     |
+//! | 6    | refused: not Ready, nothing to roll back to or retry, a second rollback   |
 //! | 7    | verify: a login result is wrong (current refused, or previous accepted)   |
 //! | 8    | verify: the database could not be reached                                 |
 //! | 9    | verify: no login client for this engine's wire protocol                   |
