@@ -157,25 +157,34 @@ impl ChangePlan {
     }
 }
 
-#[cfg(test)]
 impl Plan {
-    /// A plan for tests: `target` (`TYPE/NAME`) in namespace `demo`, nothing but the action set.
-    pub fn for_test(target: &str, action: Action) -> Plan {
+    /// The plainest plan for `target` in `ns`: apply only when Ready, no wait, no dry run,
+    /// the operator's credential. What `status` asks the rules with, and tests start from.
+    pub fn plain(action: Action, target: Target, ns: &str) -> Plan {
         Plan {
             action,
-            target: Target::parse(&crate::cli::TargetArgs {
-                target: target.into(),
-                name: None,
-            })
-            .expect("a valid test target"),
-            namespace: "demo".into(),
+            target,
+            namespace: ns.to_string(),
             apply: ApplyPolicy::IfReady,
             wait: false,
             timeout: None,
             dry_run: DryRun::None,
-            credential: Default::default(),
+            credential: NewCredential::Operator,
             force: false,
             retry: false,
         }
+    }
+}
+
+#[cfg(test)]
+impl Plan {
+    /// A plan for tests: `target` (`TYPE/NAME`) in namespace `demo`, nothing but the action set.
+    pub fn for_test(target: &str, action: Action) -> Plan {
+        let target = Target::parse(&crate::cli::TargetArgs {
+            target: target.into(),
+            name: None,
+        })
+        .expect("a valid test target");
+        Plan::plain(action, target, "demo")
     }
 }

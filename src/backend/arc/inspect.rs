@@ -11,7 +11,6 @@ use super::{decide, Arc};
 use crate::api::discovery::Installed;
 use crate::audit::AuditRecord;
 use crate::backend::{CredentialState, Credentials, Inspect, LoginPlace};
-use crate::cli::{ApplyPolicy, DryRun};
 use crate::context::Ctx;
 use crate::creds::pair;
 use crate::engines::EngineSpec;
@@ -33,18 +32,7 @@ pub fn rollback_check(
     ns: &str,
     state: &ArcState,
 ) -> std::result::Result<i64, String> {
-    let plan = Plan {
-        action: Action::Rollback,
-        target: target.clone(),
-        namespace: ns.to_string(),
-        apply: ApplyPolicy::IfReady,
-        wait: false,
-        timeout: None,
-        dry_run: DryRun::None,
-        credential: Default::default(),
-        force: false,
-        retry: false,
-    };
+    let plan = Plan::plain(Action::Rollback, target.clone(), ns);
     let follow = format!(
         "kubectl get {} {} -n {ns} -w",
         target.engine.short(),
