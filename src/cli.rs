@@ -260,7 +260,8 @@ pub struct LoginArgs {
 
     /// Require TLS to the database even without spec.tls, its certificate verified
     /// against the CA in its Secrets: a server without TLS is an error, so no password
-    /// crosses the connection in clear.
+    /// crosses the connection in clear (without it, a password sent in clear over
+    /// --address is warned about).
     #[arg(long)]
     pub require_tls: bool,
 

@@ -112,6 +112,11 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     let o = run(&env, &["verify", t, "-o", "wide"], 0);
     assert_eq!(results(&o.stdout), pairs(HEALTHY), "{}", o.stdout);
     assert!(
+        !o.stderr.contains("warning"),
+        "not over a port-forward: {}",
+        o.stderr
+    );
+    assert!(
         o.stdout.contains(&format!("pod/{name}-0:")),
         "via the pod: {}",
         o.stdout
@@ -148,6 +153,45 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     );
     let o = run(&env, &["verify", t, "--address", &addr], 0);
     assert_eq!(results(&o.stdout), pairs(HEALTHY), "{}", o.stdout);
+    // Redis AUTH carries the password as is: over --address without TLS that is a
+    // warning. SCRAM (PostgreSQL) and mysql_native_password (MariaDB) never send it.
+    assert_eq!(
+        o.stderr
+            .contains("without TLS (Redis AUTH carries it as is)"),
+        typ == "rd",
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("pass --require-tls") == (typ == "rd"));
+    // Requiring TLS of a server without it: no password is sent. PostgreSQL and MariaDB
+    // say in-band that they have no TLS (an error); Redis reads the ClientHello as a
+    // command and stays silent (unreachable).
+    let (code, result) = if typ == "rd" {
+        (8, "unreachable")
+    } else {
+        (1, "error")
+    };
+    let o = run(
+        &env,
+        &[
+            "verify",
+            t,
+            "--address",
+            &addr,
+            "--require-tls",
+            "--insecure-skip-tls-verify",
+            "--login-timeout",
+            "2s",
+        ],
+        code,
+    );
+    assert_eq!(
+        results(&o.stdout),
+        pairs(&[("current", result), ("previous", result)]),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.stderr.contains("without TLS"), "{}", o.stderr);
     let o = run(
         &env,
         &["rollback", t, "--wait", "--verify", "--address", &addr],

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{proto, tls, Conn, Fail, LoginRequest, Tls, Verdict};
+use crate::{proto, tls, Conn, Exposure, Fail, LoginRequest, Tls, Verdict};
 
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 1 << 20;
@@ -138,9 +138,15 @@ fn error_text(body: &[u8]) -> String {
     }
 }
 
-pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verdict, Fail> {
+pub(crate) async fn login(
+    mut conn: Conn,
+    req: &LoginRequest<'_>,
+    exposure: &mut Exposure,
+) -> Result<Verdict, Fail> {
     if matches!(req.tls, Tls::Require | Tls::RequireInsecure) {
         conn = tls::connect(conn, req).await?;
+    } else {
+        exposure.password_in_clear = true;
     }
     conn.write_all(request(req).as_bytes()).await?;
     conn.flush().await?;

@@ -173,6 +173,11 @@ pub struct Outcome {
     pub detail: String,
     /// Time taken by the whole attempt (for [`login_tcp`], including the connect).
     pub latency: Duration,
+    /// The password, or something as good as it (TDS's LOGIN7 only scrambles it), went to
+    /// the server outside TLS: a PostgreSQL server that asked for a cleartext password,
+    /// Redis `AUTH`, Elasticsearch's Basic header, TDS without encryption. Readable by
+    /// anyone on the path. MySQL and MongoDB clients here never send it so.
+    pub password_in_clear: bool,
 }
 
 /// Longest [`Outcome::detail`], in bytes.
@@ -209,6 +214,13 @@ impl Verdict {
             detail: detail.into(),
         }
     }
+}
+
+/// What an exchange revealed on the wire, set by the protocol modules as it happens (so it
+/// holds even when the exchange fails after the password went out).
+#[derive(Debug, Default)]
+pub(crate) struct Exposure {
+    pub(crate) password_in_clear: bool,
 }
 
 /// Why an exchange stopped before a verdict.
@@ -326,6 +338,7 @@ pub async fn login_tcp(
         result: LoginResult::Unreachable,
         detail: sanitize(&detail, req),
         latency: start.elapsed(),
+        password_in_clear: false,
     };
     let tcp = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Err(_) => {
@@ -359,14 +372,16 @@ where
         inner: stream,
         heard: heard.clone(),
     });
-    let exchange = async {
+    let mut exposure = Exposure::default();
+    let exp = &mut exposure;
+    let exchange = async move {
         match protocol {
-            Protocol::Postgres => postgres::login(conn, req).await,
+            Protocol::Postgres => postgres::login(conn, req, exp).await,
             Protocol::Mysql => mysql::login(conn, req).await,
-            Protocol::Tds => tds::login(conn, req).await,
+            Protocol::Tds => tds::login(conn, req, exp).await,
             Protocol::Mongodb => mongodb::login(conn, req).await,
-            Protocol::Redis => redis::login(conn, req).await,
-            Protocol::Elasticsearch => elasticsearch::login(conn, req).await,
+            Protocol::Redis => redis::login(conn, req, exp).await,
+            Protocol::Elasticsearch => elasticsearch::login(conn, req, exp).await,
         }
     };
     let res = match timeout {
@@ -404,6 +419,7 @@ where
         result: verdict.result,
         detail: sanitize(&verdict.detail, req),
         latency: start.elapsed(),
+        password_in_clear: exposure.password_in_clear,
     }
 }
 

@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::scram::{self, Hash, ScramError};
-use crate::{proto, tls, Conn, Fail, LoginRequest, Tls, Verdict};
+use crate::{proto, tls, Conn, Exposure, Fail, LoginRequest, Tls, Verdict};
 
 /// SQLSTATEs that mean "these credentials are refused".
 pub const REJECTED_SQLSTATES: [&str; 2] = ["28P01", "28000"];
@@ -145,7 +145,12 @@ fn nul_terminated(b: &[u8]) -> Vec<u8> {
     v
 }
 
-pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verdict, Fail> {
+pub(crate) async fn login(
+    mut conn: Conn,
+    req: &LoginRequest<'_>,
+    exposure: &mut Exposure,
+) -> Result<Verdict, Fail> {
+    let mut encrypted = false;
     if req.tls != Tls::Disable {
         let mut m = Vec::with_capacity(8);
         m.extend_from_slice(&8i32.to_be_bytes());
@@ -153,7 +158,10 @@ pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verd
         conn.write_all(&m).await?;
         conn.flush().await?;
         match conn.read_u8().await? {
-            b'S' => conn = tls::connect(conn, req).await?,
+            b'S' => {
+                conn = tls::connect(conn, req).await?;
+                encrypted = true;
+            }
             b'N' if req.tls == Tls::Prefer => {}
             b'N' => return Ok(Verdict::error("the server does not support TLS")),
             // NB: a server that sends an ErrorResponse here does not know SSLRequest
@@ -186,6 +194,7 @@ pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verd
             // AuthenticationCleartextPassword
             3 => {
                 method = "password";
+                exposure.password_in_clear |= !encrypted;
                 send(&mut conn, b'p', &nul_terminated(req.password.as_bytes())).await?;
             }
             // AuthenticationMD5Password

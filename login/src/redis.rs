@@ -12,7 +12,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{proto, tls, Conn, Fail, LoginRequest, Tls, Verdict};
+use crate::{proto, tls, Conn, Exposure, Fail, LoginRequest, Tls, Verdict};
 
 const MAX_LINE: usize = 64 * 1024;
 
@@ -81,9 +81,15 @@ pub(crate) fn verdict(line: &[u8]) -> Result<Verdict, Fail> {
     }
 }
 
-pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verdict, Fail> {
+pub(crate) async fn login(
+    mut conn: Conn,
+    req: &LoginRequest<'_>,
+    exposure: &mut Exposure,
+) -> Result<Verdict, Fail> {
     if matches!(req.tls, Tls::Require | Tls::RequireInsecure) {
         conn = tls::connect(conn, req).await?;
+    } else {
+        exposure.password_in_clear = true;
     }
     conn.write_all(&auth_command(req.username, req.password))
         .await?;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::ClientConnection;
 
-use crate::{proto, tls, Conn, Fail, LoginRequest, Tls, Verdict};
+use crate::{proto, tls, Conn, Exposure, Fail, LoginRequest, Tls, Verdict};
 
 /// The ERROR number of a failed login.
 pub const LOGIN_FAILED: i32 = 18456;
@@ -391,7 +391,11 @@ async fn read_message_tls(
     }
 }
 
-pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verdict, Fail> {
+pub(crate) async fn login(
+    mut conn: Conn,
+    req: &LoginRequest<'_>,
+    exposure: &mut Exposure,
+) -> Result<Verdict, Fail> {
     // NB: Prefer says OFF ("I can encrypt"): against a server that is OFF too, that still
     // encrypts the LOGIN7 packet, so the password never crosses in (merely obfuscated) clear.
     let ours = match req.tls {
@@ -427,6 +431,7 @@ pub(crate) async fn login(mut conn: Conn, req: &LoginRequest<'_>) -> Result<Verd
     };
     let login = packet(LOGIN7, &login7(req));
     let (kind, reply) = if mode == Encryption::None {
+        exposure.password_in_clear = true;
         conn.write_all(&login).await?;
         conn.flush().await?;
         match read_message(&mut conn).await? {

@@ -184,6 +184,24 @@ async fn postgres_accepts_scram_md5_and_tls_logins_refuses_wrong_passwords_and_i
     assert!(md5.detail.contains("md5"), "{}", md5.detail);
     let md5_bad = attempt(pg, &a, &plain("md5user", "Md5-Pass-2")).await;
     assert_eq!(md5_bad.result, rejected("28P01"), "{md5_bad:?}");
+    assert!(
+        !ok.password_in_clear && !md5.password_in_clear,
+        "{ok:?} {md5:?}"
+    );
+
+    // A `password` line in pg_hba.conf: the server asks for the password in clear, and
+    // the outcome says it went out without TLS.
+    psql(&s, "CREATE ROLE clearuser LOGIN PASSWORD 'Clear-Pass-1'");
+    let old = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all clearuser 127.0.0.1/32 password\n{old}"),
+    )
+    .unwrap();
+    psql(&s, "SELECT pg_reload_conf()");
+    let clear = attempt(pg, &a, &plain("clearuser", "Clear-Pass-1")).await;
+    assert_eq!(clear.result, LoginResult::Accepted, "{clear:?}");
+    assert!(clear.password_in_clear, "{clear:?}");
 
     // TLS: refused while the server has none, used once it has.
     let (ca, cert, key) = certificates();
@@ -220,6 +238,18 @@ async fn postgres_accepts_scram_md5_and_tls_logins_refuses_wrong_passwords_and_i
     assert_eq!(psql(&s, "SHOW ssl"), "on");
     let tls = attempt(pg, &a, &require(Some(ca))).await;
     assert_eq!(tls.result, LoginResult::Accepted, "{tls:?}");
+    let clear_tls = attempt(
+        pg,
+        &a,
+        &LoginRequest {
+            username: "clearuser",
+            password: "Clear-Pass-1",
+            ..require(Some(ca))
+        },
+    )
+    .await;
+    assert_eq!(clear_tls.result, LoginResult::Accepted, "{clear_tls:?}");
+    assert!(!clear_tls.password_in_clear, "inside TLS: {clear_tls:?}");
     let tls_bad = attempt(
         pg,
         &a,

@@ -104,6 +104,7 @@ mod tests {
             result,
             detail: detail.into(),
             latency: Duration::from_millis(ms),
+            password_in_clear: false,
         };
         r.attempts = vec![
             Attempt::new(

@@ -294,6 +294,7 @@ mod tests {
             result,
             detail: "server says".into(),
             latency: Duration::from_millis(12),
+            password_in_clear: false,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
-use rotate_login::{LoginRequest, LoginResult, Outcome, Tls};
+use rotate_login::{LoginRequest, LoginResult, Outcome, Protocol, Tls};
 
 use super::{
     ca_candidates, report, route, tls_mode, unsupported, Attempt, LoginRoute, VerifyReport,
@@ -186,6 +186,9 @@ pub async fn run(
                 outcome.detail
             )
         });
+        if outcome.password_in_clear {
+            clear_text(&mut log, &endpoint, protocol, cred.role, &username);
+        }
         rep.attempts
             .push(Attempt::new(cred.role, &username, &outcome));
     }
@@ -196,6 +199,33 @@ pub async fn run(
         });
     }
     Ok(rep)
+}
+
+/// Says that a password went to the server outside TLS. Over `--address` that crossed the
+/// network readable by anyone on the path: a warning. Through a port-forward it travelled
+/// inside the API server's TLS connection and reached the pod on its own loopback, so it
+/// is only said at `-v`.
+fn clear_text(log: &mut Log<'_>, endpoint: &Endpoint, protocol: Protocol, role: Role, user: &str) {
+    let what = match protocol {
+        Protocol::Postgres => "the server asked for a cleartext password",
+        Protocol::Tds => "TDS's LOGIN7 only scrambles it",
+        Protocol::Redis => "Redis AUTH carries it as is",
+        Protocol::Elasticsearch => "HTTP Basic carries it as is",
+        Protocol::Mysql | Protocol::Mongodb => "the protocol sent it",
+    };
+    match endpoint {
+        Endpoint::Direct(addr) => log.progress.warn(&format!(
+            "the {} password of user {user:?} went to {addr} without TLS ({what}); \
+             pass --require-tls to refuse that",
+            role.as_str()
+        )),
+        Endpoint::Pod { .. } => log.say(1, || {
+            format!(
+                "the {} password went without TLS ({what}), inside the port-forward tunnel",
+                role.as_str()
+            )
+        }),
+    }
 }
 
 /// The CA a TLS login trusts: `ca.crt` of the first of the database's certificate Secrets
@@ -356,6 +386,7 @@ async fn attempt(
         result: LoginResult::Unreachable,
         detail: rotate_login::sanitize(&detail, req),
         latency: start.elapsed(),
+        password_in_clear: false,
     };
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     // NB: a fresh port-forward per attempt, as `kubectl port-forward` opens a stream per

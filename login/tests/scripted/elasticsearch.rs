@@ -58,6 +58,7 @@ async fn elasticsearch_200_is_accepted_and_401_is_rejected_with_the_error_type()
         .await;
         assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
         assert_eq!(out.detail, "authenticated as elastic (realm reserved)");
+        assert!(out.password_in_clear, "Basic over plain HTTP: {out:?}");
     }
     let out = run(
         Protocol::Elasticsearch,
@@ -84,6 +85,7 @@ async fn elasticsearch_over_tls_verifies_the_server_against_the_given_ca() {
     })
     .await;
     assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
+    assert!(!out.password_in_clear, "inside TLS: {out:?}");
 
     // Another CA: the handshake fails, which is an error of a server that answered.
     let (_, other_ca) = rotate_sandbox::tls::acceptor().unwrap();

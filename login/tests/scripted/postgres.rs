@@ -46,6 +46,10 @@ async fn postgres_cleartext_and_a_wrong_server_signature_are_handled() {
     .await;
     assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
     assert_eq!(out.detail, "authenticated (password)");
+    assert!(
+        out.password_in_clear,
+        "a cleartext request over plain TCP is flagged"
+    );
 
     // SCRAM with a server that does not know the password (an impostor): its final
     // signature is wrong, and the client says so instead of trusting AuthenticationOk.
@@ -86,6 +90,7 @@ async fn postgres_cleartext_and_a_wrong_server_signature_are_handled() {
     )
     .await;
     assert_eq!(out.result, LoginResult::Error, "{out:?}");
+    assert!(!out.password_in_clear, "SCRAM never sends the password");
     assert!(
         out.detail.contains("SCRAM signature is wrong"),
         "{}",

@@ -231,6 +231,7 @@ async fn tds_login_sends_an_obfuscated_password_and_loginack_is_accepted() {
     })
     .await;
     assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
+    assert!(out.password_in_clear, "LOGIN7 without encryption: {out:?}");
     assert_eq!(
         out.detail,
         "authenticated to Microsoft SQL Server 16.0.4135"
@@ -294,6 +295,7 @@ async fn tds_login_inside_tls_is_accepted_when_the_server_requires_encryption() 
         })
         .await;
         assert_eq!(out.result, want, "{mode:?}: {out:?}");
+        assert!(!out.password_in_clear, "{mode:?}: {out:?}");
         let saw = rx.await.unwrap();
         assert!(saw.login_was_encrypted);
         assert_eq!(saw.login.unwrap().password, password);
@@ -316,6 +318,7 @@ async fn tds_prefer_encrypts_the_login_packet_even_when_the_server_does_not_requ
     let saw = rx.await.unwrap();
     assert_eq!(saw.client_encryption, tds::ENCRYPT_OFF);
     assert!(saw.login_was_encrypted, "login-only encryption");
+    assert!(!out.password_in_clear, "login-only encryption: {out:?}");
 }
 
 #[tokio::test]
