@@ -10,7 +10,7 @@ use crate::duration::GoDuration;
 
 /// Exit codes, shown at the end of `kubectl rotate --help`. The mapping from errors is
 /// `Error::exit_code` in error.rs; keep the two in step.
-pub const EXIT_CODES_HELP: &str = "\
+pub const AFTER_HELP: &str = "\
 Exit codes:
   0    success
   1    error (API or kubeconfig problem, unexpected response); list --older-than: some are overdue
@@ -24,7 +24,10 @@ Exit codes:
   9    verify: not supported for this engine (no login client for its protocol)
   124  timed out while waiting (the rotation goes on)
   130  interrupted: while waiting (the rotation goes on), or while writing (nothing landed)
-With several targets: the failed rows' common code, else 1.";
+With several targets: the failed rows' common code, else 1.
+Environment:
+  KUBECONFIG                    the kubeconfig files, when --kubeconfig is not given
+  KUBECTL_ROTATE_WATCH_SILENCE  how long a watch may say nothing before it is reopened (60s)";
 
 /// Rotate database credentials on Kubernetes: Azure Arc SQL Managed Instance and KubeDB.
 ///
@@ -36,7 +39,7 @@ With several targets: the failed rows' common code, else 1.";
     bin_name = "kubectl rotate",
     version,
     propagate_version = true,
-    after_help = EXIT_CODES_HELP,
+    after_help = AFTER_HELP,
     max_term_width = 100
 )]
 pub struct Cli {

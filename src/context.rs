@@ -22,6 +22,28 @@ pub struct Ctx {
     /// This command's id: recorded on what it writes (the lock's holder, the ops request),
     /// so a retry or a re-read recognises its own write.
     pub command_id: String,
+    /// How long a watch may stay silent before it is reopened: `KUBECTL_ROTATE_WATCH_SILENCE`,
+    /// else [`WATCH_SILENCE`].
+    pub watch_silence: Duration,
+}
+
+/// The environment variable that bounds a silent watch.
+pub const WATCH_SILENCE_ENV: &str = "KUBECTL_ROTATE_WATCH_SILENCE";
+
+/// How long a watch may stay silent (no event, no bookmark, no end) by default before it
+/// is taken for dead and opened again from the last resourceVersion: a stream that a proxy
+/// keeps open after the server behind it has gone says nothing, forever.
+pub const WATCH_SILENCE: Duration = Duration::from_secs(60);
+
+/// The silence bound from `value` (the environment variable's), else `default`.
+fn watch_silence(value: Option<&str>, default: Duration) -> Result<Duration> {
+    let Some(v) = value else { return Ok(default) };
+    match v.parse::<crate::duration::GoDuration>() {
+        Ok(d) if !d.get().is_zero() => Ok(d.get()),
+        _ => Err(Error::Usage(format!(
+            "invalid {WATCH_SILENCE_ENV} {v:?}: want a positive duration such as 30s or 2m"
+        ))),
+    }
 }
 
 /// The user named by the chosen context (`--context`, else the current one).
@@ -77,6 +99,10 @@ impl Ctx {
             request_timeout,
             user,
             command_id: random_id(),
+            watch_silence: watch_silence(
+                std::env::var(WATCH_SILENCE_ENV).ok().as_deref(),
+                WATCH_SILENCE,
+            )?,
         })
     }
 
@@ -103,4 +129,23 @@ pub fn random_id() -> String {
         bytes = (nanos as u64).to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_silence_bound_is_a_positive_duration_or_the_default() {
+        let d = Duration::from_secs(60);
+        assert_eq!(watch_silence(None, d).unwrap(), d);
+        assert_eq!(
+            watch_silence(Some("1m30s"), d).unwrap(),
+            Duration::from_secs(90)
+        );
+        for bad in ["", "0s", "soon", "-5s"] {
+            let e = watch_silence(Some(bad), d).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+    }
 }

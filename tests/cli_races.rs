@@ -212,6 +212,73 @@ fn an_api_server_restart_during_wait_is_waited_out_and_the_rotation_completes() 
     assert_eq!(pg_requests(&env).len(), 1);
 }
 
+/// Watches of Postgres ops requests served so far.
+fn ops_watches(env: &Env) -> u64 {
+    env.sb
+        .faults()
+        .request_counts()
+        .into_iter()
+        .filter(|(m, p, _)| m == "WATCH" && p.ends_with("/postgresopsrequests"))
+        .map(|(_, _, n)| n)
+        .sum()
+}
+
+#[test]
+fn a_watch_that_goes_silent_is_reopened_and_the_wait_completes() {
+    let env = Env::slow(Duration::from_millis(400));
+    // The first watch of the ops request is answered and then says nothing, ever (a proxy
+    // holding the connection of a server that has gone).
+    env.sb
+        .faults()
+        .silence_watch_next("/apis/ops.kubedb.com/", 1);
+    let started = std::time::Instant::now();
+    let out = Out::from(
+        env.rotate_command(&["auth", "pg/pg-demo", "--wait", "--timeout", "60s"])
+            .env("KUBECTL_ROTATE_WATCH_SILENCE", "1s")
+            .output()
+            .expect("run"),
+    );
+    env.record(&out);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("Successful"), "{out:#?}");
+    assert!(ops_watches(&env) >= 2, "reopened: {}", ops_watches(&env));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "not held until --timeout"
+    );
+    assert_eq!(pg_requests(&env).len(), 1);
+
+    // Without a bound that short, the same silence holds the wait until --timeout.
+    env.sb
+        .faults()
+        .silence_watch_next("/apis/ops.kubedb.com/", 1);
+    let out = Out::from(
+        env.rotate_command(&["auth", "pg/pg-demo", "--wait", "--timeout", "3s"])
+            .env("KUBECTL_ROTATE_WATCH_SILENCE", "10m")
+            .output()
+            .expect("run"),
+    );
+    env.record(&out);
+    assert_eq!(out.code, 124, "{out:#?}");
+
+    // A bound that is not a duration is a usage error, before anything is written.
+    let before = pg_requests(&env).len();
+    let out = Out::from(
+        env.rotate_command(&["auth", "pg/pg-demo"])
+            .env("KUBECTL_ROTATE_WATCH_SILENCE", "soon")
+            .output()
+            .expect("run"),
+    );
+    env.record(&out);
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(
+        out.stderr.contains("KUBECTL_ROTATE_WATCH_SILENCE"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(pg_requests(&env).len(), before, "nothing written");
+}
+
 /// The plugin's own Secrets for pg-demo's rotations.
 fn rotation_secrets(env: &Env) -> Vec<String> {
     env.kubectl(&["get", "secrets", "-o", "name"])

@@ -9,13 +9,17 @@
 //! `{"skipRealDbChange": {"namespace": "demo", "name": "pg-demo"}}`,
 //! `{"loseResponse": {"method": "POST", "pathPrefix": "/apis/ops.kubedb.com/", "count": 1}}`,
 //! `{"hold": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 1, "millis": 3000}}`,
-//! `{"refuseConnections": {"millis": 5000}}`;
+//! `{"refuseConnections": {"millis": 5000}}`,
+//! `{"silenceWatch": {"pathPrefix": "/apis/ops.kubedb.com/", "count": 1}}`;
 //! `GET /sandbox/requests` returns the request counts.
 //!
 //! The failures are a real API server's: a write it applies whose answer never reaches the
 //! client (`loseResponse`), a write held and then applied although its client has gone
 //! (`hold`; kube-apiserver finishes a request whose client disconnected), a restart that
-//! drops every connection and refuses new ones for a while (`refuseConnections`). `delay`
+//! drops every connection and refuses new ones for a while (`refuseConnections`), a watch
+//! that is answered 200 and then says nothing, ever (`silenceWatch`: a proxy still holding
+//! the connection of a server that has gone; changes meanwhile are in the history, for the
+//! client that watches again from its resourceVersion). `delay`
 //! is a slow network instead: a client that gives up takes the request with it.
 
 use std::collections::HashMap;
@@ -37,6 +41,8 @@ pub enum Action {
     LoseResponse,
     /// Wait, then serve it even if the client has gone meanwhile.
     Hold(Duration),
+    /// A watch: answer 200, then send nothing until the client leaves.
+    Silence,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +51,8 @@ struct Rule {
     path_prefix: String,
     remaining: u32,
     action: Action,
+    /// Only watch requests match (a GET of the same path passes).
+    watch_only: bool,
 }
 
 /// The fault hooks of one sandbox.
@@ -71,6 +79,11 @@ impl Faults {
         self.push(method, path_prefix, count, Action::Delay(delay));
     }
 
+    /// Answer the next `count` watches under `path_prefix`, then leave them silent.
+    pub fn silence_watch_next(&self, path_prefix: &str, count: u32) {
+        self.push(Some("GET"), path_prefix, count, Action::Silence);
+    }
+
     fn push(&self, method: Option<&str>, path_prefix: &str, count: u32, action: Action) {
         self.rules
             .lock()
@@ -79,6 +92,7 @@ impl Faults {
                 method: method.map(str::to_uppercase),
                 path_prefix: path_prefix.into(),
                 remaining: count,
+                watch_only: action == Action::Silence,
                 action,
             });
     }
@@ -110,11 +124,13 @@ impl Faults {
             .is_some_and(|t| std::time::Instant::now() < t)
     }
 
-    /// Decide what happens to a request (consumes one use of the first matching rule).
-    pub fn check(&self, method: &str, path: &str) -> Action {
+    /// Decide what happens to a request, a watch or not (consumes one use of the first
+    /// matching rule).
+    pub fn check(&self, method: &str, path: &str, watch: bool) -> Action {
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         let hit = rules.iter().position(|r| {
             r.remaining > 0
+                && (watch || !r.watch_only)
                 && path.starts_with(&r.path_prefix)
                 && r.method
                     .as_deref()
@@ -235,6 +251,10 @@ impl Faults {
                 );
             }
         }
+        if let Some(f) = cmd.get("silenceWatch") {
+            let prefix = s(f, "pathPrefix").ok_or("silenceWatch.pathPrefix is required")?;
+            self.silence_watch_next(&prefix, n(f, "count").unwrap_or(1) as u32);
+        }
         if let Some(f) = cmd.get("refuseConnections") {
             self.refuse_connections_for(Duration::from_millis(n(f, "millis").unwrap_or(1000)));
         }
@@ -275,10 +295,24 @@ mod tests {
     fn a_fail_rule_hits_exactly_count_matching_requests() {
         let f = Faults::default();
         f.fail_next(Some("patch"), "/apis/x", 2, 503);
-        assert_eq!(f.check("GET", "/apis/x/y"), Action::Pass);
-        assert_eq!(f.check("PATCH", "/apis/x/y"), Action::Fail(503));
-        assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Fail(503));
-        assert_eq!(f.check("PATCH", "/apis/x/z"), Action::Pass);
+        assert_eq!(f.check("GET", "/apis/x/y", false), Action::Pass);
+        assert_eq!(f.check("PATCH", "/apis/x/y", false), Action::Fail(503));
+        assert_eq!(f.check("PATCH", "/apis/x/z", false), Action::Fail(503));
+        assert_eq!(f.check("PATCH", "/apis/x/z", false), Action::Pass);
+    }
+
+    #[test]
+    fn a_silence_rule_takes_only_watches() {
+        let f = Faults::default();
+        f.apply_json(&json!({"silenceWatch": {"pathPrefix": "/apis/ops", "count": 1}}))
+            .unwrap();
+        assert_eq!(
+            f.check("GET", "/apis/ops/x", false),
+            Action::Pass,
+            "a plain GET"
+        );
+        assert_eq!(f.check("GET", "/apis/ops/x", true), Action::Silence);
+        assert_eq!(f.check("GET", "/apis/ops/x", true), Action::Pass, "once");
     }
 
     #[test]
@@ -286,11 +320,11 @@ mod tests {
         let f = Faults::default();
         f.lose_response_next(Some("POST"), "/apis/ops", 1);
         f.hold_next(None, "/apis/sql", 1, Duration::from_millis(5));
-        assert_eq!(f.check("GET", "/apis/ops/x"), Action::Pass);
-        assert_eq!(f.check("POST", "/apis/ops/x"), Action::LoseResponse);
-        assert_eq!(f.check("POST", "/apis/ops/x"), Action::Pass, "once");
+        assert_eq!(f.check("GET", "/apis/ops/x", false), Action::Pass);
+        assert_eq!(f.check("POST", "/apis/ops/x", false), Action::LoseResponse);
+        assert_eq!(f.check("POST", "/apis/ops/x", false), Action::Pass, "once");
         assert_eq!(
-            f.check("PATCH", "/apis/sql/y"),
+            f.check("PATCH", "/apis/sql/y", false),
             Action::Hold(Duration::from_millis(5))
         );
         assert!(!f.refusing());

@@ -132,7 +132,7 @@ async fn fault_hooks_are_refused_to_other_users() {
     .await;
     assert_eq!(code, 404);
     assert_eq!(
-        sb.faults().check("GET", "/api"),
+        sb.faults().check("GET", "/api", false),
         rotate_sandbox::faults::Action::Pass
     );
 }

@@ -282,5 +282,5 @@ async fn watch_loop(
         let lp = ListParams::default().labels(MANAGED_BY_SELECTOR);
         list_all_rv(ctx, api, &lp).await
     };
-    match watch_resilient(api, params, rv, &what, on_event, relist).await? {}
+    match watch_resilient(api, ctx.watch_silence, params, rv, &what, on_event, relist).await? {}
 }

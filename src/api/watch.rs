@@ -11,23 +11,19 @@ use super::{is_transient, retry};
 use crate::context::Ctx;
 use crate::error::{status_code, Error, Result};
 
-/// How long a watch may stay silent (no event, no bookmark, no end) before it is taken for
-/// dead and opened again from the last resourceVersion: a stream a proxy keeps open after
-/// the server behind it has gone says nothing, forever.
-pub const SILENCE: Duration = Duration::from_secs(60);
-
 /// The longest pause between attempts after transient failures (a server restarting).
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Watches `api` from `rv` until `on_event` returns `Some`, surviving what a long watch
 /// meets: server-side timeouts (renewed), bookmarks (move `rv` on), 410 Gone (`relist`
 /// gives a fresh `(objects, rv)`, fed to `on_event` as MODIFIED), a stream silent for
-/// [`SILENCE`] (reopened), and transient failures of the server (connections refused or
+/// `silence` (reopened from `rv`), and transient failures of the server (connections refused or
 /// broken, 5xx), retried with a backoff up to [`MAX_BACKOFF`] for as long as the caller
 /// waits (callers bound the wait: [`bounded`]). `what` names the watch in errors. Shared by
 /// single waits and bulk feeds.
 pub async fn watch_resilient<T, Relist, Fut>(
     api: &Api<DynamicObject>,
+    silence: Duration,
     params: impl Fn() -> WatchParams,
     mut rv: String,
     what: &str,
@@ -51,7 +47,7 @@ where
             Ok(stream) => {
                 let mut stream = stream.boxed();
                 loop {
-                    let next = match tokio::time::timeout(SILENCE, stream.try_next()).await {
+                    let next = match tokio::time::timeout(silence, stream.try_next()).await {
                         Ok(next) => next,
                         // Silent too long: reopen from where we are (no relist needed).
                         Err(_) => break,
@@ -165,7 +161,7 @@ pub async fn follow<T>(
         let rv = obj.metadata.resource_version.clone().unwrap_or_default();
         Ok((vec![obj], rv))
     };
-    watch_resilient(api, params, rv, &what, on_event, relist).await
+    watch_resilient(api, ctx.watch_silence, params, rv, &what, on_event, relist).await
 }
 
 /// Bounds a wait by `limit` and Ctrl-C. On either, the rotation goes on on the server and the

@@ -212,7 +212,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<
     let action = if path.starts_with("/sandbox/") {
         Action::Pass
     } else {
-        shared.faults.check(method.as_str(), &path)
+        shared.faults.check(method.as_str(), &path, watching)
     };
     let served = move |shared: Arc<Shared>, req| async move {
         match route(&shared, user, req).await {
@@ -235,6 +235,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<
             let _ = served(shared, req).await;
             None
         }
+        Action::Silence => Some(watch::silent()),
         // NB: in a task of its own, so the write happens even when the client has gone and
         // hyper drops this future.
         Action::Hold(d) => {

@@ -160,6 +160,15 @@ pub(super) async fn watch(
     Ok(stream_response(vec![], Some(rx)))
 }
 
+/// A watch answered 200 that then says nothing, ever: what a client sees through a proxy
+/// that still holds the connection of a server that has gone.
+pub(super) fn silent() -> Response<Body> {
+    let mut r = stream_response(vec![], None);
+    let never = futures::stream::pending::<Result<Frame<Bytes>, Infallible>>();
+    *r.body_mut() = BodyExt::boxed(StreamBody::new(never));
+    r
+}
+
 fn stream_response(
     first: Vec<Bytes>,
     rx: Option<tokio::sync::mpsc::Receiver<Bytes>>,
