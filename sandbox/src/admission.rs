@@ -366,6 +366,7 @@ mod tests {
             registry: Registry::builtin(),
             faults: Faults::default(),
             operator_delay: Duration::from_millis(1),
+            latency: Default::default(),
         };
         fixtures::load(&s, crate::Fixtures::Empty);
         s

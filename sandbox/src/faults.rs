@@ -55,6 +55,22 @@ struct Rule {
     watch_only: bool,
 }
 
+/// Every request served since the last reset, with its depth: 1 + the deepest request
+/// that had finished when it began. A request that began only after another one finished
+/// may have waited for it, so the deepest depth is the number of round trips one after
+/// another, the critical path (with a latency model, requests that overlap in time are
+/// told apart reliably).
+#[derive(Default)]
+struct Timeline {
+    entries: Vec<(String, String, u32)>,
+    finished_depth: u32,
+}
+
+/// A request in flight in the [`Timeline`].
+pub struct Ticket {
+    depth: u32,
+}
+
 /// The fault hooks of one sandbox.
 #[derive(Default)]
 pub struct Faults {
@@ -63,6 +79,7 @@ pub struct Faults {
     counts: Mutex<HashMap<(String, String), u64>>,
     skip_real_db: Mutex<std::collections::HashSet<(String, String)>>,
     refuse_until: Mutex<Option<std::time::Instant>>,
+    timeline: Mutex<Timeline>,
     /// Woken when a restart begins, so open connections (watches too) are dropped.
     pub restarted: tokio::sync::Notify,
 }
@@ -220,12 +237,42 @@ impl Faults {
         v
     }
 
-    /// Forget the counts.
+    /// Forget the counts and the timeline.
     pub fn reset_counts(&self) {
         self.counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
+    }
+
+    /// A request begins (`method` is WATCH for a watch): enters it in the timeline.
+    pub fn begin(&self, method: &str, path: &str) -> Ticket {
+        let mut t = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        let depth = t.finished_depth + 1;
+        t.entries
+            .push((method.to_string(), path.to_string(), depth));
+        Ticket { depth }
+    }
+
+    /// A request's answer has gone out (for a watch: its headers).
+    pub fn end(&self, ticket: Ticket) {
+        let mut t = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        t.finished_depth = t.finished_depth.max(ticket.depth);
+    }
+
+    /// The requests since the last reset, in the order they began: (method, path, depth).
+    pub fn timeline(&self) -> Vec<(String, String, u32)> {
+        self.timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .clone()
+    }
+
+    /// The deepest request since the last reset: round trips one after another.
+    pub fn critical_path(&self) -> u32 {
+        self.timeline().iter().map(|e| e.2).max().unwrap_or(0)
     }
 
     /// Apply a JSON command (the HTTP form of these hooks).
@@ -283,6 +330,8 @@ impl Faults {
         json!({
             "total": self.total_requests(),
             "requests": self.request_counts().into_iter().map(|(m, p, n)| json!({"method": m, "path": p, "count": n})).collect::<Vec<_>>(),
+            "criticalPath": self.critical_path(),
+            "timeline": self.timeline().into_iter().map(|(m, p, d)| json!({"method": m, "path": p, "depth": d})).collect::<Vec<_>>(),
         })
     }
 }

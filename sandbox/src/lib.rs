@@ -75,6 +75,25 @@ pub struct Options {
     /// discovered, not served, as on a cluster without that operator. Use with
     /// `Fixtures::Empty` when hiding KubeDB (the demo fixtures need it).
     pub uninstalled_groups: Vec<String>,
+    /// The latency model: none by default.
+    pub latency: Latency,
+}
+
+/// What a remote, real API server costs per request, so benchmarks on the sandbox show it:
+/// a network round trip on every request, and for reads the server's work in proportion to
+/// the bytes it sends. kube-apiserver 1.32 reading from etcd served 500 Postgres objects of
+/// 1.6 KB (managedFields included) in 0.08 s and 2,000 in 0.25 s: about 78 us per KiB.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Latency {
+    /// Added to every request, half before it is served and half after.
+    pub round_trip: Duration,
+    /// Added to a read (GET, LIST, a page; not a watch) per KiB of its answer.
+    pub per_kib: Duration,
+}
+
+impl Latency {
+    /// The per-KiB read cost measured on kube-apiserver 1.32 with etcd 3.4 (see above).
+    pub const REAL_PER_KIB: Duration = Duration::from_micros(78);
 }
 
 impl Options {
@@ -87,6 +106,7 @@ impl Options {
             operator_delay: Duration::from_millis(50),
             controllers: true,
             uninstalled_groups: vec![],
+            latency: Latency::default(),
         }
     }
     /// No fixtures beyond the namespaces `default` and `demo`.
@@ -108,6 +128,8 @@ pub struct Shared {
     pub faults: Faults,
     /// Step delay of the simulated operators.
     pub operator_delay: Duration,
+    /// The latency model.
+    pub latency: Latency,
 }
 
 /// A running sandbox, on a runtime of its own (so sync and async tests can both use it).
@@ -249,6 +271,7 @@ impl Server {
             registry,
             faults: Faults::default(),
             operator_delay: opts.operator_delay,
+            latency: opts.latency,
         });
         fixtures::load(&shared, opts.fixtures);
         let (acceptor, ca_pem) = tls::acceptor()?;

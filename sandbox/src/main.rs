@@ -1,4 +1,5 @@
-//! `rotate-sandbox serve --kubeconfig PATH [--fixtures demo] [--operator-delay DURATION]`
+//! `rotate-sandbox serve --kubeconfig PATH [--fixtures demo] [--operator-delay DURATION]
+//! [--latency DURATION] [--read-cost-per-kib real|DURATION]`
 //!
 //! Writes a kubeconfig (context `sandbox`, namespace `demo`), prints `ready <url>` on stdout
 //! once it accepts connections, and runs until SIGINT/SIGTERM.
@@ -42,6 +43,13 @@ enum Cmd {
         /// change the password there. Repeatable.
         #[arg(long = "real-db", value_name = "NAME=URL")]
         real_db: Vec<String>,
+        /// A remote server's round trip, added to every request (e.g. 50ms).
+        #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+        latency: Duration,
+        /// A real server's read cost per KiB of each GET/LIST answer; "real" is what
+        /// kube-apiserver 1.32 with etcd took (78us per KiB), 0 none.
+        #[arg(long, default_value = "0ms", value_parser = parse_cost)]
+        read_cost_per_kib: Duration,
     },
 }
 
@@ -70,6 +78,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `real`, or a duration.
+fn parse_cost(s: &str) -> Result<Duration, String> {
+    match s {
+        "real" => Ok(rotate_sandbox::Latency::REAL_PER_KIB),
+        _ => parse_duration(s),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -79,6 +95,8 @@ async fn main() -> std::process::ExitCode {
         operator_delay,
         port,
         real_db,
+        latency,
+        read_cost_per_kib,
     } = cli.cmd;
     let opts = rotate_sandbox::Options {
         port,
@@ -90,6 +108,10 @@ async fn main() -> std::process::ExitCode {
         operator_delay,
         controllers: true,
         uninstalled_groups: vec![],
+        latency: rotate_sandbox::Latency {
+            round_trip: latency,
+            per_kib: read_cost_per_kib,
+        },
     };
     let server = match rotate_sandbox::Server::bind(opts).await {
         Ok(s) => s,

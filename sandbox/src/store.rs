@@ -88,6 +88,59 @@ impl Default for Store {
 }
 
 /// RFC 3339 at second precision, as Kubernetes writes timestamps.
+/// One `metadata.managedFields` entry for `obj` as a real server writes it on create: the
+/// manager, operation Update, and the FieldsV1 set of every field the client set (labels,
+/// annotations, owner references, finalizers, spec and the other top-level fields; not the
+/// server's own metadata, not status behind a status subresource). Real objects carry
+/// these, so lists the size of a real server's come from them.
+pub fn managed_fields_entry(
+    obj: &Value,
+    api_version: &str,
+    manager: &str,
+    status_subresource: bool,
+) -> Value {
+    fn set(v: &Value) -> Value {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                let mut out = serde_json::Map::new();
+                out.insert(".".into(), json!({}));
+                for (k, v) in m {
+                    out.insert(format!("f:{k}"), set(v));
+                }
+                Value::Object(out)
+            }
+            _ => json!({}),
+        }
+    }
+    let mut fields = serde_json::Map::new();
+    let mut meta = serde_json::Map::new();
+    for k in ["labels", "annotations", "ownerReferences", "finalizers"] {
+        if let Some(v) = obj["metadata"].get(k) {
+            meta.insert(format!("f:{k}"), set(v));
+        }
+    }
+    if !meta.is_empty() {
+        fields.insert("f:metadata".into(), Value::Object(meta));
+    }
+    if let Some(m) = obj.as_object() {
+        for (k, v) in m {
+            let skip = matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
+                || (k == "status" && status_subresource);
+            if !skip {
+                fields.insert(format!("f:{k}"), set(v));
+            }
+        }
+    }
+    json!({
+        "apiVersion": api_version,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+        "manager": manager,
+        "operation": "Update",
+        "time": now_rfc3339(),
+    })
+}
+
 pub fn now_rfc3339() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -293,7 +346,7 @@ impl Store {
         inner.rv
     }
 
-    /// Create an object. Fills name (from `generateName`), namespace, uid,
+    /// Create an object. Fills name (from `generateName`), namespace, uid, managedFields,
     /// resourceVersion, creationTimestamp and (custom resources) generation.
     pub fn create(
         &self,
@@ -316,6 +369,12 @@ impl Store {
         if !obj.get("metadata").is_some_and(Value::is_object) {
             obj["metadata"] = json!({});
         }
+        // The HTTP layer names the manager (from the User-Agent) in a stub entry.
+        let manager = obj
+            .pointer("/metadata/managedFields/0/manager")
+            .and_then(Value::as_str)
+            .unwrap_or("rotate-sandbox")
+            .to_string();
         let mut name = meta_str(&obj, "name").unwrap_or("").to_string();
         if name.is_empty() {
             let Some(prefix) = meta_str(&obj, "generateName").map(str::to_string) else {
@@ -371,6 +430,7 @@ impl Store {
             }
             m.insert("uid".into(), json!(new_uid()));
             m.insert("creationTimestamp".into(), json!(now_rfc3339()));
+            m.remove("managedFields");
             if def.custom {
                 m.insert("generation".into(), json!(1));
             }
@@ -394,6 +454,12 @@ impl Store {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
         }
+        obj["metadata"]["managedFields"] = json!([managed_fields_entry(
+            &obj,
+            &def.api_version(),
+            &manager,
+            def.status_subresource,
+        )]);
         if dry_run {
             return Ok(obj);
         }
@@ -454,6 +520,7 @@ impl Store {
             "generation",
             "namespace",
             "name",
+            "managedFields",
         ] {
             match current["metadata"].get(field) {
                 Some(v) => new["metadata"][field] = v.clone(),

@@ -136,3 +136,69 @@ async fn fault_hooks_are_refused_to_other_users() {
         rotate_sandbox::faults::Action::Pass
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latency_model_delays_each_request_and_the_timeline_counts_round_trips() {
+    let sb = SandboxHandle::start(Options {
+        latency: rotate_sandbox::Latency {
+            round_trip: Duration::from_millis(60),
+            per_kib: Duration::ZERO,
+        },
+        ..Options::demo()
+    })
+    .unwrap();
+    let c = admin(&sb).await;
+    sb.faults().reset_counts();
+    // Three at once are one round trip deep; one after them is the second.
+    let t = Instant::now();
+    let paths = [
+        "/api/v1/namespaces/demo/secrets",
+        "/api/v1/namespaces/demo/pods",
+        "/api/v1/namespaces",
+    ];
+    let codes = futures::future::join_all(paths.iter().map(|p| call(&c, "GET", p, None))).await;
+    assert!(codes.iter().all(|(code, _)| *code == 200));
+    assert!(
+        t.elapsed() >= Duration::from_millis(60),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        sb.faults().critical_path(),
+        1,
+        "{:?}",
+        sb.faults().timeline()
+    );
+    call(&c, "GET", "/api/v1/namespaces/demo/secrets", None).await;
+    assert_eq!(
+        sb.faults().critical_path(),
+        2,
+        "{:?}",
+        sb.faults().timeline()
+    );
+    assert_eq!(sb.faults().timeline().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_objects_carry_managed_fields_of_their_manager() {
+    let sb = SandboxHandle::start(Options::demo()).unwrap();
+    let c = admin(&sb).await;
+    let (code, body) = call(
+        &c,
+        "POST",
+        "/api/v1/namespaces/demo/configmaps",
+        Some(r#"{"metadata": {"name": "m", "labels": {"a": "b"}}, "data": {"k": "v"}}"#),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let mf = &body["metadata"]["managedFields"][0];
+    assert_eq!(mf["operation"], "Update");
+    assert_eq!(mf["fieldsType"], "FieldsV1");
+    assert_eq!(
+        mf["fieldsV1"]["f:metadata"]["f:labels"]["f:a"],
+        serde_json::json!({})
+    );
+    assert_eq!(mf["fieldsV1"]["f:data"]["f:k"], serde_json::json!({}));
+    // This raw request sends no User-Agent, where kube-apiserver takes the manager from.
+    assert_eq!(mf["manager"], "unknown", "{mf}");
+}

@@ -66,6 +66,7 @@ mod tests {
             registry: Registry::builtin(),
             faults: Faults::default(),
             operator_delay,
+            latency: Default::default(),
         });
         fixtures::load(&shared, Fixtures::Empty);
         super::spawn_all(shared.clone());
@@ -522,6 +523,7 @@ mod tests {
             registry: Registry::builtin(),
             faults: Faults::default(),
             operator_delay: Duration::from_millis(1),
+            latency: Default::default(),
         });
         fixtures::load(&s, Fixtures::Demo);
         let rv = s.store.resource_version();

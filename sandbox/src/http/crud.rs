@@ -27,11 +27,27 @@ pub(super) fn get(call: Call, name: &str, table: bool) -> Reply {
     Ok(json_response(200, &at_version(obj, t.def, &t.version)))
 }
 
+/// The field manager of a request, as kube-apiserver takes it: the User-Agent up to its
+/// first `/` (`kubectl-client-side-apply`, `kubectl-rotate`), else `unknown`.
+fn manager(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|m| !m.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
 /// POST to a collection: decode, check, admit and store a new object (201).
 pub(super) async fn create(call: Call<'_>, req: Request<Incoming>) -> Reply {
     let (shared, t, ns, query) = (call.shared, call.t, call.ns, call.query);
+    let manager = manager(&req);
     let (ct, body) = read_body(req).await?;
     let mut obj = parse_object(ct.as_deref(), &body, t.def)?;
+    if obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"]["managedFields"] = json!([{ "manager": manager }]);
+    }
     check_body_identity(t, &obj, ns)?;
     admission::mutate(shared, t.def, &mut obj);
     admission::validate(shared, t.def, ns, &obj, None)?;

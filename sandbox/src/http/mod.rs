@@ -174,15 +174,57 @@ impl std::fmt::Display for LostResponse {
 
 impl std::error::Error for LostResponse {}
 
-/// Serves one request; `None` when a fault says its answer is lost (the connection closes).
+/// Serves one request through the latency model ([`crate::Latency`]: half the round trip
+/// before, half after, plus the cost of a LIST's bytes) and enters it in the request
+/// timeline (its depth: see [`crate::faults::Faults::timeline`]); `None` when a fault says
+/// its answer is lost (the connection closes).
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<Body>> {
+    if req.uri().path().starts_with("/sandbox/") {
+        return answer(shared, req).await;
+    }
+    let watching = is_watch(&req);
+    let read = req.method() == Method::GET && !watching;
+    let method = if watching {
+        "WATCH"
+    } else {
+        req.method().as_str()
+    }
+    .to_string();
+    let ticket = shared.faults.begin(&method, req.uri().path());
+    let latency = shared.latency;
+    let half = latency.round_trip / 2;
+    if !half.is_zero() {
+        tokio::time::sleep(half).await;
+    }
+    let resp = answer(shared.clone(), req).await;
+    let mut after = half;
+    if let Some(n) = resp
+        .as_ref()
+        .and_then(|r| hyper::body::Body::size_hint(r.body()).exact())
+    {
+        if read {
+            after += latency.per_kib.mul_f64(n as f64 / 1024.0);
+        }
+    }
+    if !after.is_zero() {
+        tokio::time::sleep(after).await;
+    }
+    shared.faults.end(ticket);
+    resp
+}
+
+fn is_watch(req: &Request<Incoming>) -> bool {
+    req.uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
+}
+
+/// Serves one request; `None` when a fault says its answer is lost (the connection closes).
+async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<Body>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     // NB: watches are counted as method WATCH, so request budgets can leave them out.
-    let watching = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let watching = is_watch(&req);
     shared
         .faults
         .record(if watching { "WATCH" } else { method.as_str() }, &path);
