@@ -16,7 +16,7 @@ use crate::api::read::list_pages;
 use crate::context::Ctx;
 use crate::error::{Error, Result};
 use crate::model::MANAGER;
-use crate::report::{Action, GenerationChange, GenerationEntry, Progress};
+use crate::report::{Action, GenerationChange, GenerationEntry};
 
 /// `source.component` of the plugin's Events: the plugin's manager name.
 pub const COMPONENT: &str = MANAGER;
@@ -114,16 +114,16 @@ pub fn build_event(
     }
 }
 
-/// Records `action` on `target` as an Event. Never fails: a write that does not land is a
-/// warning on stderr, and the rotation it describes goes on.
+/// Records `action` on `target` as an Event. Never fails: a write that does not land gives
+/// the warning to print, and the rotation it describes goes on. (It returns the warning
+/// rather than print it, so it can run while the caller's wait prints progress.)
 pub async fn record(
     ctx: &Ctx,
     target: &DynamicObject,
     ar: &ApiResource,
     action: Action,
     detail: Detail,
-    progress: &mut dyn Progress,
-) {
+) -> Option<String> {
     let ev = build_event(
         target,
         ar,
@@ -136,13 +136,12 @@ pub async fn record(
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &ns);
     // NB: not retried: a create with generateName is not idempotent, and a lost audit
     // record is better than a duplicated one.
-    if let Err(e) = api.create(&PostParams::default(), &ev).await {
-        progress.warn(&format!(
-            "the audit Event for this {} could not be recorded: {}",
-            action.as_str(),
-            Error::api(format!("create event in {ns}"), e)
-        ));
-    }
+    let e = api.create(&PostParams::default(), &ev).await.err()?;
+    Some(format!(
+        "the audit Event for this {} could not be recorded: {}",
+        action.as_str(),
+        Error::api(format!("create event in {ns}"), e)
+    ))
 }
 
 /// A core Event, decoded with only what `history` needs.

@@ -75,6 +75,12 @@ pub struct KubeArgs {
     /// How long to wait for a single API request (e.g. 10s, 1m); 0 waits forever.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0")]
     pub request_timeout: GoDuration,
+
+    /// Ask for lists in pages of N objects, as kubectl's --chunk-size; 0 (the default
+    /// here, where kubectl's is 500) asks for each list in one request: fewer round trips
+    /// one after another (see README, "Request plan").
+    #[arg(long, global = true, value_name = "N", default_value_t = 0)]
+    pub chunk_size: u32,
     // NB: -A/--all-namespaces and -l/--selector are per verb, not global: auth and
     // rollback take them in `SelectArgs`, list in `ListArgs`.
 }

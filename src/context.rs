@@ -25,6 +25,8 @@ pub struct Ctx {
     /// How long a watch may stay silent before it is reopened: `KUBECTL_ROTATE_WATCH_SILENCE`,
     /// else [`WATCH_SILENCE`].
     pub watch_silence: Duration,
+    /// `--chunk-size`: objects per LIST page, 0 for one request per list.
+    pub chunk_size: u32,
 }
 
 /// The environment variable that bounds a silent watch.
@@ -103,6 +105,7 @@ impl Ctx {
                 std::env::var(WATCH_SILENCE_ENV).ok().as_deref(),
                 WATCH_SILENCE,
             )?,
+            chunk_size: args.chunk_size,
         })
     }
 

@@ -251,7 +251,7 @@ fn requests_outside_watches(env: &Env) -> u64 {
 }
 
 #[test]
-fn bulk_rotation_stays_within_eight_api_requests_per_database_outside_the_watch() {
+fn bulk_rotation_stays_within_nine_api_requests_per_database_outside_the_watch() {
     const DATABASES: usize = 20;
     let env = Env::with(Options {
         operator_delay: Duration::from_millis(50),
@@ -269,12 +269,13 @@ fn bulk_rotation_stays_within_eight_api_requests_per_database_outside_the_watch(
     );
     let per_db = requests_outside_watches(&env) as f64 / DATABASES as f64;
     let counts = env.sb.faults().request_counts();
-    // Per database: the lock (take and give up the Lease), the auth Secret's preflight
-    // GET, the ops request and its audit Event; shared: discovery, one LIST of databases
-    // per installed kind (about 30, so 1.5 per database here) and of ops requests per kind
-    // with databases.
+    // Per database: the lock (read the Lease, take it, give it up: on a first rotation the
+    // read finds none, on later ones it saves a create that would collide), the auth
+    // Secret's GET, the ops request and its audit Event; shared: discovery, one LIST of
+    // databases per installed kind (about 30, so 1.5 per database here) and of ops
+    // requests per kind with databases.
     assert!(
-        per_db <= 8.0,
+        per_db <= 9.0,
         "{per_db:.2} requests per database outside watches:\n{counts:#?}"
     );
     eprintln!("{per_db:.2} API requests per database outside watches");

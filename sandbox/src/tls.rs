@@ -43,8 +43,10 @@ pub fn acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
         .map_err(io)?;
-    // HTTP/1.1 only: watches stream as chunked responses, port-forward upgrades to websockets.
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // As kube-apiserver: HTTP/2 for clients that offer it (kubectl: every request on one
+    // connection), HTTP/1.1 for the others and for upgrades (port-forward's WebSocket and
+    // SPDY, which clients ask for on an HTTP/1.1-only connection).
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((
         tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
         ca_cert.pem(),

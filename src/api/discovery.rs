@@ -12,11 +12,7 @@ use crate::error::{Error, Result};
 /// Finds the served version of `engine`'s resource (and of `extra` resources in other groups)
 /// by discovery, so clusters serving other versions work. Returns them in argument order.
 pub async fn discover(ctx: &Ctx, wanted: &[Wanted]) -> Result<Vec<ApiResource>> {
-    let mut groups: Vec<&str> = wanted.iter().map(|w| w.group).collect();
-    groups.dedup();
-    let discovery = retry(|| Discovery::new(ctx.client.clone()).filter(&groups).run())
-        .await
-        .map_err(|e| Error::api("discover the cluster's API groups", e))?;
+    let discovery = discover_plugin_groups(ctx.client.clone()).await?;
     wanted.iter().map(|w| resolve(&discovery, w)).collect()
 }
 

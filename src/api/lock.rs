@@ -110,13 +110,31 @@ pub struct Busy {
     pub since: Option<String>,
 }
 
-/// Takes the lock of database `kind/db` in `ns` for this command (`ctx.command_id`), or
-/// says who holds it.
-pub async fn acquire(
+/// Reads the Lease of database `kind/db` in `ns` (`None`: there is none yet), the first
+/// half of taking the lock ([`claim`]). A read of a built-in resource, so it needs no
+/// discovery and goes out with it.
+pub async fn peek(ctx: &Ctx, ns: &str, kind: &str, db: &str) -> Result<Option<Lease>> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
+    let name = lease_name(kind, db);
+    retry(|| api.get_opt(&name))
+        .await
+        .map_err(|e| Error::api(format!("get lease {ns}/{name}"), e))
+}
+
+/// Takes the lock of database `kind/db` in `ns` for this command (`ctx.command_id`) from
+/// what [`peek`] read, or says who holds it: creates the Lease when there was none, else
+/// takes it over with an update under the resourceVersion read (409: another command was
+/// faster, and is the holder).
+///
+/// NB: anything a previous holder wrote was written before it released the Lease, so
+/// before `peek` read it free: a read that begins after `peek` answered sees it, even one
+/// sent at the same time as this claim.
+pub async fn claim(
     ctx: &Ctx,
     ns: &str,
     kind: &str,
     db: &str,
+    peeked: Option<Lease>,
 ) -> Result<std::result::Result<Held, Busy>> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
     let name = lease_name(kind, db);
@@ -137,36 +155,54 @@ pub async fn acquire(
         };
         lease
     };
-    let fresh = claim(Lease {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.to_string()),
-            labels: Some(own_labels(db)),
-            ..Default::default()
-        },
-        ..Default::default()
-    });
     let pp = PostParams {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
     };
-    // NB: a create that collides (409 AlreadyExists) is not an error: the Lease exists, so
-    // read it and take it over if its holder is gone. Retried creates are safe: ours is
-    // recognised by the holder identity.
-    match retry(|| api.create(&pp, &fresh)).await {
-        Ok(lease) => {
-            return Ok(Ok(Held {
-                api,
-                lease,
-                previous: Record::default(),
-            }))
+    let existing = match peeked {
+        Some(existing) => existing,
+        None => {
+            let fresh = claim(Lease {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    namespace: Some(ns.to_string()),
+                    labels: Some(own_labels(db)),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            // NB: a create that collides (409 AlreadyExists) means another command made
+            // the Lease since the peek: it holds the lock, or held it and may have written
+            // since then, which reads sent after the peek may have missed. So it is the
+            // winner, even if it has let go already. Only a retried create of our own
+            // (its first attempt landed) is ours, recognised by the holder identity.
+            match retry(|| api.create(&pp, &fresh)).await {
+                Ok(lease) => {
+                    return Ok(Ok(Held {
+                        api,
+                        lease,
+                        previous: Record::default(),
+                    }))
+                }
+                Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
+                    let now = retry(|| api.get(&name))
+                        .await
+                        .map_err(|e| Error::api(format!("get {what}"), e))?;
+                    let ours = now.spec.as_ref().and_then(|s| s.holder_identity.as_deref())
+                        == Some(ctx.command_id.as_str());
+                    return Ok(match ours {
+                        true => Ok(Held {
+                            api,
+                            lease: now,
+                            previous: Record::default(),
+                        }),
+                        false => Err(busy(&now)),
+                    });
+                }
+                Err(e) => return Err(Error::api(format!("create {what}"), e)),
+            }
         }
-        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {}
-        Err(e) => return Err(Error::api(format!("create {what}"), e)),
-    }
-    let existing = retry(|| api.get(&name))
-        .await
-        .map_err(|e| Error::api(format!("get {what}"), e))?;
+    };
     let ours = existing
         .spec
         .as_ref()
@@ -192,6 +228,17 @@ pub async fn acquire(
         }
         Err(e) => Err(Error::api(format!("take over {what}"), e)),
     }
+}
+
+/// [`peek`], then [`claim`]: for callers with nothing to send meanwhile.
+pub async fn acquire(
+    ctx: &Ctx,
+    ns: &str,
+    kind: &str,
+    db: &str,
+) -> Result<std::result::Result<Held, Busy>> {
+    let peeked = peek(ctx, ns, kind, db).await?;
+    claim(ctx, ns, kind, db, peeked).await
 }
 
 fn busy(lease: &Lease) -> Busy {

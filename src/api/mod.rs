@@ -46,13 +46,23 @@ where
 }
 
 /// Runs `f` on every item, at most `limit` at a time, keeping the results in input order.
+/// A pool, not waves: a slot is taken up again as soon as any item finishes, whatever its
+/// place (an ordered buffer would hold every slot behind its slowest first item).
 pub async fn concurrently<I, T, F, Fut>(items: Vec<I>, limit: usize, f: F) -> Vec<T>
 where
     F: Fn(I) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    futures::stream::iter(items.into_iter().map(f))
-        .buffered(limit)
-        .collect()
-        .await
+    let f = &f;
+    let mut done: Vec<(usize, T)> = futures::stream::iter(
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| async move { (i, f(item).await) }),
+    )
+    .buffer_unordered(limit.max(1))
+    .collect()
+    .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
 }

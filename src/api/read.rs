@@ -18,9 +18,6 @@ use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
 use crate::target::Target;
 
-/// Page size of every LIST: memory stays flat however big the cluster is.
-pub const PAGE: u32 = 500;
-
 /// Reads the target in `ns`; a 404 becomes a [`Error::NotFound`] that says where we looked
 /// and how to list what is there.
 pub async fn get_target(
@@ -134,7 +131,8 @@ struct PageMeta {
 }
 
 /// LISTs `path` (a collection URL, e.g. `/apis/kubedb.com/v1/postgreses`) page by page
-/// ([`PAGE`] items each), handing each item to `keep`. Each page is decoded into `T`, a
+/// (`--chunk-size` items each, or all in one request when it is 0), handing each item to
+/// `keep`. Each page is decoded into `T`, a
 /// struct of the few fields we need, and dropped before the next one is asked for.
 pub async fn list_pages<T: DeserializeOwned>(
     ctx: &Ctx,
@@ -145,7 +143,10 @@ pub async fn list_pages<T: DeserializeOwned>(
 ) -> Result<String> {
     let mut token: Option<String> = None;
     loop {
-        let mut lp = ListParams::default().limit(PAGE);
+        let mut lp = ListParams::default();
+        if ctx.chunk_size > 0 {
+            lp = lp.limit(ctx.chunk_size);
+        }
         if let Some(s) = selector {
             lp = lp.labels(s);
         }

@@ -98,14 +98,14 @@ pub trait Inspect: Sync {
         report: &'a mut HistoryReport,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// `list`: the rotations still running for the listed databases of one kind, by
-    /// (namespace, name); the backend reads what it needs (one LIST at most).
+    /// `list`: the rotations still running for databases of one kind in `scope`, by
+    /// (namespace, name); the backend reads what it needs (one LIST at most), without
+    /// waiting for the databases' LIST, so both are in flight at once.
     fn in_flight<'a>(
         &'a self,
         ctx: &'a Ctx,
         kind: &'a Installed,
         scope: Option<&'a str>,
-        dbs: &'a [DbItem],
     ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>>;
 
     /// `list`: a database's credential as a row shows it (pure): when it last changed,

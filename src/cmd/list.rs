@@ -2,14 +2,15 @@
 //! installed kind with its credential's age, whether a previous one is kept, and what is in
 //! flight.
 //!
-//! Requests: one aggregated discovery; one paged LIST per installed kind, all at once; what
-//! each kind's backend reads for IN FLIGHT (KubeDB: one paged LIST of the kind's ops
-//! requests, when it has databases); then
-//! the Secrets: one paged LIST per namespace that has databases, or a single cluster-wide
-//! one when there are many such namespaces. Never a GET per database. Pages are decoded into
-//! a few fields each (Secrets: key names only) and dropped, so memory stays flat.
+//! Requests: one aggregated discovery; then, all at once (a pool, not waves), one LIST per
+//! installed kind, what each kind's backend reads for IN FLIGHT (KubeDB: one LIST of the
+//! kind's ops requests), and one LIST of the Secrets (of the namespace, or with `-A` of the
+//! cluster): none of them waits for another's answer, so the critical path is two round
+//! trips (more only when `--chunk-size` pages a collection). Never a GET per database.
+//! Pages are decoded into a few fields each (Secrets: key names and certificate expiry,
+//! never values) and dropped, so memory stays flat.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::api::concurrently;
 use crate::api::discovery::{installed, Installed};
@@ -24,11 +25,9 @@ use crate::model::secret::{earliest_expiry, SecretSummary};
 use crate::model::{age_secs, DbItem};
 use crate::report::{CredentialRow, InFlight};
 
-/// How many LISTs run at once.
-const CONCURRENCY: usize = 16;
-/// Above this many namespaces with databases, one cluster-wide LIST of Secrets beats one
-/// per namespace.
-const PER_NAMESPACE_SECRET_LISTS: usize = 32;
+/// How many LISTs run at once: all that a cluster with every supported kind installed needs
+/// (31 kinds, 30 ops-request kinds, the Secrets), so none waits for a slot.
+const CONCURRENCY: usize = 64;
 
 /// A checked `list` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,43 +64,75 @@ pub fn verdict(rows: &[CredentialRow], plan: &ListPlan) -> Result<()> {
     }
 }
 
-/// One kind's databases and its in-flight rotations, keyed by (namespace, name).
-struct KindRows {
-    kind: Installed,
-    dbs: Vec<DbItem>,
-    in_flight: HashMap<(String, String), InFlight>,
+/// What is in flight, by database (namespace, name).
+type InFlightByDb = HashMap<(String, String), InFlight>;
+
+/// One of the LISTs `list` sends, all at once.
+enum Read<'a> {
+    /// The databases of one kind.
+    Databases(&'a Installed),
+    /// What one kind's backend has in flight.
+    InFlight(&'a Installed),
+    /// The Secrets of the scope.
+    Secrets,
 }
 
-/// Lists every installed kind and the Secrets the databases reference; returns the rows
-/// sorted by namespace, kind and name, filtered by `--older-than`.
+/// What one [`Read`] gave.
+enum Got {
+    Databases(Vec<DbItem>),
+    InFlight(InFlightByDb),
+    Secrets(HashMap<(String, String), SecretSummary>),
+}
+
+/// Lists every installed kind, what is in flight, and the Secrets; returns the rows sorted
+/// by namespace, kind and name, filtered by `--older-than`.
 pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
     let scope = (!plan.all_namespaces).then_some(ctx.namespace.as_str());
     let kinds = installed(ctx).await?;
-    let per_kind = concurrently(kinds, CONCURRENCY, |kind| list_kind(ctx, kind, scope, plan))
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
+    let mut reads: Vec<(usize, Read)> = Vec::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        reads.push((i, Read::Databases(kind)));
+        reads.push((i, Read::InFlight(kind)));
+    }
+    reads.push((usize::MAX, Read::Secrets));
+    let got = concurrently(reads, CONCURRENCY, |(i, read)| async move {
+        let got = match read {
+            Read::Databases(kind) => {
+                let mut dbs = Vec::new();
+                list_pages::<DbItem>(
+                    ctx,
+                    &collection_url(&kind.ar, scope),
+                    plan.selector.as_deref(),
+                    None,
+                    |d| dbs.push(d),
+                )
+                .await?;
+                Got::Databases(dbs)
+            }
+            Read::InFlight(kind) => {
+                Got::InFlight(backend::of(kind.engine).in_flight(ctx, kind, scope).await?)
+            }
+            Read::Secrets => Got::Secrets(read_secrets(ctx, scope).await?),
+        };
+        Ok::<_, Error>((i, got))
+    })
+    .await;
 
-    // Which Secrets to read, per namespace.
-    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for k in &per_kind {
-        for db in &k.dbs {
-            let names = wanted.entry(db.metadata.namespace.clone()).or_default();
-            names.extend(db.credential_secret(k.kind.engine));
-            names.extend(db.tls_secrets());
+    let mut per_kind: Vec<(Vec<DbItem>, InFlightByDb)> =
+        kinds.iter().map(|_| Default::default()).collect();
+    let mut secrets = HashMap::new();
+    for g in got {
+        match g? {
+            (i, Got::Databases(dbs)) => per_kind[i].0 = dbs,
+            (i, Got::InFlight(f)) => per_kind[i].1 = f,
+            (_, Got::Secrets(s)) => secrets = s,
         }
     }
-    let secrets = read_secrets(ctx, &wanted, plan.all_namespaces).await?;
-
     let now = jiff::Timestamp::now();
-    let mut rows: Vec<CredentialRow> = per_kind
-        .into_iter()
-        .flat_map(|k| {
-            let KindRows {
-                kind,
-                dbs,
-                mut in_flight,
-            } = k;
+    let mut rows: Vec<CredentialRow> = kinds
+        .iter()
+        .zip(per_kind)
+        .flat_map(|(kind, (dbs, mut in_flight))| {
             let secrets = &secrets;
             dbs.into_iter().map(move |db| {
                 let key = (db.metadata.namespace.clone(), db.metadata.name.clone());
@@ -119,77 +150,22 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
     Ok(rows)
 }
 
-/// One kind: its databases, then what its backend has in flight for them.
-async fn list_kind(
-    ctx: &Ctx,
-    kind: Installed,
-    scope: Option<&str>,
-    plan: &ListPlan,
-) -> Result<KindRows> {
-    let mut dbs = Vec::new();
-    list_pages::<DbItem>(
-        ctx,
-        &collection_url(&kind.ar, scope),
-        plan.selector.as_deref(),
-        None,
-        |d| dbs.push(d),
-    )
-    .await?;
-    let in_flight = backend::of(kind.engine)
-        .in_flight(ctx, &kind, scope, &dbs)
-        .await?;
-    Ok(KindRows {
-        kind,
-        dbs,
-        in_flight,
-    })
-}
-
-/// Reads the wanted Secrets (values skipped): one paged LIST per namespace, or one
-/// cluster-wide LIST when there are many namespaces. Only the wanted ones are kept.
+/// The Secrets of the namespace, or with `-A` of the cluster, values skipped: one LIST,
+/// sent with the databases' LISTs instead of after them (which Secrets the databases name
+/// is not known yet; one LIST of them all costs the server less than one per namespace).
 async fn read_secrets(
     ctx: &Ctx,
-    wanted: &BTreeMap<String, BTreeSet<String>>,
-    all_namespaces: bool,
+    scope: Option<&str>,
 ) -> Result<HashMap<(String, String), SecretSummary>> {
-    let is_wanted = |s: &SecretSummary| {
-        wanted
-            .get(&s.metadata.namespace)
-            .is_some_and(|names| names.contains(&s.metadata.name))
+    let url = match scope {
+        Some(ns) => format!("/api/v1/namespaces/{ns}/secrets"),
+        None => "/api/v1/secrets".to_string(),
     };
     let mut found = HashMap::new();
-    if all_namespaces && wanted.len() > PER_NAMESPACE_SECRET_LISTS {
-        list_pages::<SecretSummary>(ctx, "/api/v1/secrets", None, None, |s| {
-            if is_wanted(&s) {
-                found.insert((s.metadata.namespace.clone(), s.metadata.name.clone()), s);
-            }
-        })
-        .await?;
-        return Ok(found);
-    }
-    let namespaces: Vec<&String> = wanted.keys().collect();
-    let pages = concurrently(namespaces, CONCURRENCY, |ns| async move {
-        let mut keep = Vec::new();
-        list_pages::<SecretSummary>(
-            ctx,
-            &format!("/api/v1/namespaces/{ns}/secrets"),
-            None,
-            None,
-            |s| {
-                if is_wanted(&s) {
-                    keep.push(s);
-                }
-            },
-        )
-        .await
-        .map(|_| keep)
+    list_pages::<SecretSummary>(ctx, &url, None, None, |s| {
+        found.insert((s.metadata.namespace.clone(), s.metadata.name.clone()), s);
     })
-    .await;
-    for page in pages {
-        for s in page? {
-            found.insert((s.metadata.namespace.clone(), s.metadata.name.clone()), s);
-        }
-    }
+    .await?;
     Ok(found)
 }
 

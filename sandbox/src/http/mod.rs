@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, Gr};
@@ -60,15 +60,29 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 let shared = shared.clone();
                 conns.spawn(async move {
+                    // The latency model: a new connection costs the TCP handshake's round
+                    // trip and TLS 1.3's.
+                    let setup = shared.latency.round_trip * 2;
+                    if !setup.is_zero() {
+                        tokio::time::sleep(setup).await;
+                    }
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                     let svc = service_fn(move |req| {
                         let shared = shared.clone();
                         async move { handle(shared, req).await.ok_or(LostResponse) }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), svc)
-                        .with_upgrades()
-                        .await;
+                    let io = TokioIo::new(tls);
+                    let _ = if h2 {
+                        http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, svc)
+                            .await
+                    } else {
+                        http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .with_upgrades()
+                            .await
+                    };
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}

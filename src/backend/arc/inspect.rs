@@ -117,7 +117,6 @@ impl Inspect for Arc {
         _ctx: &'a Ctx,
         _kind: &'a Installed,
         _scope: Option<&'a str>,
-        _dbs: &'a [DbItem],
     ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
         Box::pin(async { Ok(HashMap::new()) })
     }

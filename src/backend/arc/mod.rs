@@ -254,9 +254,12 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
         });
     }
     let detail = crate::audit::Detail::Generation(change);
-    crate::audit::record(ctx, &written, &ar, plan.action, detail, progress).await;
+    let audit = crate::audit::record(ctx, &written, &ar, plan.action, detail);
     let target_generation = written.metadata.generation.unwrap_or(state.generation + 1);
     if !plan.wait {
+        if let Some(w) = audit.await {
+            progress.warn(&w);
+        }
         rotation.phase = "Submitted".into();
         return Ok(Outcome::Done {
             rotation,
@@ -267,7 +270,8 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
     let label = plan.target.to_string();
     let mut last_seen: Option<(String, Option<i64>)> = None;
     let mut seen_updating = false;
-    let waited = bounded(
+    // NB: the audit Event is written while the watch begins; its warning comes after.
+    let waiting = bounded(
         follow(ctx, &api, &written, |o| {
             let s = ArcState::read(o);
             seen_updating |= s.is("Updating");
@@ -293,8 +297,11 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
         plan.wait_bound(),
         format!("{label} to apply credentials generation {}", change.to),
         follow_cmd.clone(),
-    )
-    .await;
+    );
+    let (audited, waited) = futures::join!(audit, waiting);
+    if let Some(w) = audited {
+        progress.warn(&w);
+    }
     let waited = match waited {
         Ok(w) => w,
         Err(

@@ -3,7 +3,7 @@
 //! with who asked for it (`history`), and a `list` row's credential state and in-flight
 //! request. Requests are read with one paged LIST of the kind's ops requests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
 use kube::api::ApiResource;
@@ -59,10 +59,12 @@ async fn newest_request(
     ops_ar: &ApiResource,
 ) -> Result<Option<RequestView>> {
     let ns = ctx.namespace.as_str();
-    let recorded = crate::api::lock::last_record(ctx, ns, target.engine.kind, &target.name)
-        .await?
-        .request;
-    let all = rotate_auths(ctx, target, ops, ops_ar).await?;
+    // NB: at once: neither read depends on the other.
+    let (record, all) = futures::try_join!(
+        crate::api::lock::last_record(ctx, ns, target.engine.kind, &target.name),
+        rotate_auths(ctx, target, ops, ops_ar)
+    )?;
+    let recorded = record.request;
     let newest = OpsItem::newest(all, recorded.as_deref());
     Ok(newest.map(|o| o.view(ops, jiff::Timestamp::now())))
 }
@@ -107,22 +109,16 @@ async fn in_flight(
     ctx: &Ctx,
     kind: &Installed,
     scope: Option<&str>,
-    dbs: &[DbItem],
 ) -> Result<HashMap<(String, String), InFlight>> {
-    let Some(ops_ar) = kind.ops_ar.as_ref().filter(|_| !dbs.is_empty()) else {
+    let Some(ops_ar) = kind.ops_ar.as_ref() else {
         return Ok(HashMap::new());
     };
-    let names: BTreeSet<(&str, &str)> = dbs
-        .iter()
-        .map(|d| (d.metadata.namespace.as_str(), d.metadata.name.as_str()))
-        .collect();
     let mut newest: HashMap<(String, String), OpsItem> = HashMap::new();
     list_pages::<OpsItem>(ctx, &collection_url(ops_ar, scope), None, None, |o| {
         let Some(db) = o.target() else { return };
         let key = (o.metadata.namespace.clone(), db.to_string());
         if o.spec.type_ == ROTATE_AUTH
             && o.in_flight()
-            && names.contains(&(key.0.as_str(), key.1.as_str()))
             && newest.get(&key).is_none_or(|n| o.age_key() > n.age_key())
         {
             newest.insert(key, o);
@@ -198,9 +194,8 @@ impl Inspect for KubeDb {
         ctx: &'a Ctx,
         kind: &'a Installed,
         scope: Option<&'a str>,
-        dbs: &'a [DbItem],
     ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
-        Box::pin(in_flight(ctx, kind, scope, dbs))
+        Box::pin(in_flight(ctx, kind, scope))
     }
 
     /// The last update (else the auth Secret's creation), and whether the auth Secret

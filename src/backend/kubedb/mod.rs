@@ -29,7 +29,7 @@ use self::request::{
 };
 use crate::api::discovery::Wanted;
 use crate::api::lock;
-use crate::api::read::get_target;
+use crate::api::read::{get_secret_opt, get_target};
 use crate::api::retry;
 use crate::api::session::Session;
 use crate::api::watch::{bounded, follow};
@@ -59,6 +59,12 @@ pub struct Apis {
 /// of its own): resolve, take the database's lock, check, decide the credential's source,
 /// create (or preview) the ops request, give the lock up, and optionally follow the request.
 /// `db` is the database when the caller already listed it (bulk selections), saving a GET.
+///
+/// Round trips, one target: (1) discovery with the lock's Lease; (2) the database, the
+/// claim on the lock (the first claim, which creates the Lease, waits for the database),
+/// the ops requests and the auth Secret, at once; (3) the ops request's POST (a new
+/// Secret's first); then the watch, while the lock is released and the audit Event
+/// written.
 async fn run_in(
     session: &Session,
     plan: &Plan,
@@ -70,8 +76,17 @@ async fn run_in(
     let ops = engine
         .ops()
         .ok_or_else(|| Error::Unexpected(format!("{} has no ops request", engine.kind)))?;
-    let mut ars = session.resolve(&Wanted::engine_and_ops(engine)).await?;
     let ns = plan.namespace.as_str();
+    let (kind, name) = (engine.kind, plan.target.name.as_str());
+    // NB: dry runs write nothing, so they take no lock.
+    let locking = plan.dry_run == DryRun::None;
+    let wanted = Wanted::engine_and_ops(engine);
+    let (mut ars, peeked) = futures::try_join!(session.resolve(&wanted), async {
+        match locking {
+            true => lock::peek(ctx, ns, kind, name).await.map(Some),
+            false => Ok(None),
+        }
+    })?;
     let (ops_ar, db_ar) = (ars.remove(1), ars.remove(0));
     let apis = Apis {
         db: Api::namespaced_with(ctx.client.clone(), ns, &db_ar),
@@ -80,37 +95,97 @@ async fn run_in(
         db_ar,
         ops_ar,
     };
-    let db = match db {
-        Some(db) => db,
-        None => get_target(&apis.db, &plan.target, ns).await?,
+    // The auth Secret by the engine's default name, read with the rest; the database may
+    // name another (then it is read again in `write`). A failed read here is no answer.
+    let default_auth = format!("{name}{}", engine.auth_suffix);
+    let (db, claimed, snapshot, auth) = futures::join!(
+        async {
+            match db {
+                Some(db) => Ok(db),
+                None => get_target(&apis.db, &plan.target, ns).await,
+            }
+        },
+        async {
+            match &peeked {
+                // NB: only an existing Lease is claimed before the database is known to
+                // exist: a first claim creates one, and a typo must not leave it behind.
+                Some(Some(lease)) => lock::claim(ctx, ns, kind, name, Some(lease.clone()))
+                    .await
+                    .map(Some),
+                _ => Ok(None),
+            }
+        },
+        session.ops_snapshot(&apis.ops_ar, ns),
+        get_secret_opt(&apis.secrets, ns, &default_auth),
+    );
+    let claimed = match (claimed?, &peeked, &db) {
+        (None, Some(None), Ok(_)) => Some(lock::claim(ctx, ns, kind, name, None).await?),
+        (claimed, _, _) => claimed,
     };
-    // NB: dry runs write nothing, so they take no lock.
-    let lock = match plan.dry_run {
-        DryRun::None => Some(take_lock(ctx, plan, ops, &apis).await?),
-        _ => None,
+    let lock = match claimed {
+        None => None,
+        Some(Ok(held)) => Some(held),
+        Some(Err(busy)) => return Err(busy_error(plan, &busy)),
     };
-    let last = lock.as_ref().and_then(|l| l.previous.request.clone());
-    let written = write(session, plan, ops, &apis, &db, last.as_deref(), progress).await;
-    if let Some(lock) = lock {
-        let request = match &written {
-            Ok(Written::Request { created, .. }) => created.metadata.name.clone(),
-            _ => None,
-        };
-        if let Err(e) = lock.release(ctx, request.as_deref()).await {
-            progress.warn(&format!(
-                "{e}; the lock expires by itself within {}s",
-                lock::TTL_SECONDS
-            ));
+    let checked = async {
+        let (db, snapshot) = (db?, snapshot?);
+        // NB: in a session of its own the ops requests were listed after the Lease was
+        // read free, so they hold whatever the last holder wrote; a shared list may be
+        // older, so the request the Lease records is read again.
+        if let Some(held) = &lock {
+            let fresh = (!session.shared_watch()).then_some(snapshot.items.as_slice());
+            check_recorded(plan, ops, &apis, held, fresh).await?;
         }
+        Ok::<_, Error>(db)
     }
-    let (created, origin, mut rotation, started) = match written? {
-        Written::Done(outcome) => return Ok(outcome),
-        Written::Request {
-            created,
-            origin,
-            rotation,
-            started,
-        } => (created, origin, rotation, started),
+    .await;
+    let last = lock.as_ref().and_then(|l| l.previous.request.clone());
+    let written = match checked {
+        Ok(db) => {
+            let found = Found {
+                db: &db,
+                last: last.as_deref(),
+                auth: auth.ok().flatten(),
+            };
+            write(session, plan, ops, &apis, found, progress)
+                .await
+                .map(|w| (db, w))
+        }
+        Err(e) => Err(e),
+    };
+    let release = |request: Option<String>| async move {
+        match lock {
+            Some(l) => l.release(ctx, request.as_deref()).await.err().map(|e| {
+                format!(
+                    "{e}; the lock expires by itself within {}s",
+                    lock::TTL_SECONDS
+                )
+            }),
+            None => None,
+        }
+    };
+    let (db, created, origin, mut rotation, started) = match written {
+        Err(e) => {
+            if let Some(w) = release(None).await {
+                progress.warn(&w);
+            }
+            return Err(e);
+        }
+        Ok((_, Written::Done(outcome))) => {
+            if let Some(w) = release(None).await {
+                progress.warn(&w);
+            }
+            return Ok(outcome);
+        }
+        Ok((
+            db,
+            Written::Request {
+                created,
+                origin,
+                rotation,
+                started,
+            },
+        )) => (db, created, origin, rotation, started),
     };
     let request_name = created.metadata.name.clone().unwrap_or_default();
     if origin == Origin::Adopted {
@@ -119,23 +194,44 @@ async fn run_in(
              command); following it instead of creating another",
             ops.kind
         ));
-    } else {
-        crate::audit::record(
-            ctx,
-            &db,
-            &apis.db_ar,
-            plan.action,
-            crate::audit::Detail::Request(request_name.clone()),
-            progress,
-        )
-        .await;
     }
+    // The bookkeeping after the write: the lock given up (recording the request) and the
+    // audit Event, at once, and while the wait begins. Their warnings come after.
+    let bookkeeping = async {
+        let audit = async {
+            match origin {
+                Origin::Adopted => None,
+                _ => {
+                    crate::audit::record(
+                        ctx,
+                        &db,
+                        &apis.db_ar,
+                        plan.action,
+                        crate::audit::Detail::Request(request_name.clone()),
+                    )
+                    .await
+                }
+            }
+        };
+        let (released, audited) = futures::join!(release(Some(request_name.clone())), audit);
+        [released, audited]
+    };
     if !plan.wait {
+        for w in bookkeeping.await.into_iter().flatten() {
+            progress.warn(&w);
+        }
         let follow = Some(follow_command(ops, &request_name, ns));
         return Ok(Outcome::Done { rotation, follow });
     }
 
-    let finished = match wait_for(session, &apis, ops, plan, &created, progress).await {
+    let (warnings, waited) = futures::join!(
+        bookkeeping,
+        wait_for(session, &apis, ops, plan, &created, progress)
+    );
+    for w in warnings.into_iter().flatten() {
+        progress.warn(&w);
+    }
+    let finished = match waited {
         Ok(f) => f,
         Err(e @ (Error::Timeout { .. } | Error::Interrupted { .. })) => return Err(e),
         Err(e) => {
@@ -181,42 +277,51 @@ enum Written {
     },
 }
 
-/// Takes the database's lock; refuses (exit 3) when another command holds it, or when the
-/// request the last holder wrote is still running.
-async fn take_lock(ctx: &Ctx, plan: &Plan, ops: &OpsSpec, apis: &Apis) -> Result<lock::Held> {
+/// Another command holds the database's lock (exit 3).
+fn busy_error(plan: &Plan, busy: &lock::Busy) -> Error {
     let (target, ns) = (&plan.target, plan.namespace.as_str());
-    let held = match lock::acquire(ctx, ns, target.engine.kind, &target.name).await? {
-        Ok(held) => held,
-        Err(busy) => {
-            return Err(Error::InProgress {
-                target: target.to_string(),
-                request: "another kubectl rotate command".into(),
-                phase: format!(
-                    "writing one now (started by {} at {})",
-                    busy.user.as_deref().unwrap_or("an unknown user"),
-                    busy.since.as_deref().unwrap_or("an unknown time")
-                ),
-                follow: format!("kubectl rotate status {target} -n {ns}"),
-            })
-        }
-    };
+    Error::InProgress {
+        target: target.to_string(),
+        request: "another kubectl rotate command".into(),
+        phase: format!(
+            "writing one now (started by {} at {})",
+            busy.user.as_deref().unwrap_or("an unknown user"),
+            busy.since.as_deref().unwrap_or("an unknown time")
+        ),
+        follow: format!("kubectl rotate status {target} -n {ns}"),
+    }
+}
+
+/// Refuses (exit 3), saying who started it and when, when the request the last holder of
+/// the lock wrote is still running: looked up in `fresh` (ops requests listed after the
+/// Lease was read), else read.
+async fn check_recorded(
+    plan: &Plan,
+    ops: &OpsSpec,
+    apis: &Apis,
+    held: &lock::Held,
+    fresh: Option<&[DynamicObject]>,
+) -> Result<()> {
+    let (target, ns) = (&plan.target, plan.namespace.as_str());
     let Some(last) = held.previous.request.clone() else {
-        return Ok(held);
+        return Ok(());
     };
-    let running = match retry(|| apis.ops.get_opt(&last)).await {
-        Ok(found) => found
-            .map(|o| OpsItem::from_dynamic(&o))
-            .filter(OpsItem::in_flight),
-        Err(e) => {
-            let _ = held.release(ctx, None).await;
-            return Err(Error::api(format!("get {} {ns}/{last}", ops.plural), e));
-        }
+    let found = match fresh {
+        Some(items) => items
+            .iter()
+            .find(|o| o.metadata.name.as_deref() == Some(last.as_str()))
+            .cloned(),
+        None => retry(|| apis.ops.get_opt(&last))
+            .await
+            .map_err(|e| Error::api(format!("get {} {ns}/{last}", ops.plural), e))?,
     };
+    let running = found
+        .map(|o| OpsItem::from_dynamic(&o))
+        .filter(OpsItem::in_flight);
     let Some(running) = running else {
-        return Ok(held);
+        return Ok(());
     };
-    let record = held.previous.clone();
-    let _ = held.release(ctx, None).await;
+    let record = &held.previous;
     Err(Error::InProgress {
         target: target.to_string(),
         request: format!("{} {last}", ops.kind.to_ascii_lowercase()),
@@ -230,6 +335,15 @@ async fn take_lock(ctx: &Ctx, plan: &Plan, ops: &OpsSpec, apis: &Apis) -> Result
     })
 }
 
+/// What the reads before the write phase found: the database, the request the lock's
+/// Lease records as the last one written under it, and the auth Secret if it was read by
+/// the engine's default name.
+struct Found<'a> {
+    db: &'a DynamicObject,
+    last: Option<&'a str>,
+    auth: Option<Secret>,
+}
+
 /// The write phase, under the lock: check that nothing is in flight, decide where the
 /// credential comes from, then create the Secret it needs and the ops request (or preview
 /// them, or have the server check them in a dry run).
@@ -239,10 +353,14 @@ async fn write(
     plan: &Plan,
     ops: &OpsSpec,
     apis: &Apis,
-    db: &DynamicObject,
-    last: Option<&str>,
+    found: Found<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Written> {
+    let Found {
+        db,
+        last,
+        auth: read_auth,
+    } = found;
     let ctx = session.ctx();
     let engine = plan.target.engine;
     let ns = plan.namespace.as_str();
@@ -253,7 +371,10 @@ async fn write(
     check_preconditions(plan, ops, &item, &existing.items, last)?;
     // NB: a KubeDB database always has an auth Secret name (spec or the engine's default).
     let auth_name = item.credential_secret(engine).unwrap_or_default();
-    let auth = read_auth_secret(apis, plan, &auth_name).await?;
+    let auth = match read_auth {
+        Some(s) if s.metadata.name.as_deref() == Some(auth_name.as_str()) => s,
+        _ => read_auth_secret(apis, plan, &auth_name).await?,
+    };
     // What the request's name is derived from: these change whenever the credentials do.
     let stamp = last_update_stamp(&item, &auth);
     let uid = db.metadata.uid.clone().unwrap_or_default();
