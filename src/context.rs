@@ -1,4 +1,7 @@
-//! The cluster connection: kubeconfig, context, namespace and timeouts, as kubectl picks them.
+//! The cluster connection: kubeconfig, context, namespace and timeouts, as kubectl picks them;
+//! kubectl's `-v` request log ([`http_log`]).
+
+pub mod http_log;
 
 use std::time::Duration;
 
@@ -7,6 +10,8 @@ use kube::{Client, Config};
 
 use crate::cli::KubeArgs;
 use crate::error::{Error, Result};
+
+pub use http_log::LogSink;
 
 /// A client and the namespace commands act in.
 #[derive(Clone)]
