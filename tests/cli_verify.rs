@@ -206,16 +206,16 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     );
     assert_eq!(env.db_password(typ, name), original);
 
-    // JSON, and the most verbose level: the login requests are shown, passwords masked.
+    // JSON, and -v=4: the login requests are shown, passwords masked.
     let o = run(&env, &["verify", t, "-o", "json"], 0);
     let v = o.json();
     assert_eq!(v["kind"], "LoginVerification");
     assert_eq!(v["attempts"][0]["result"], "accepted");
     assert_eq!(v["attempts"][1]["result"], "rejected");
-    let o = run(&env, &["verify", t, "-vv"], 0);
+    let o = run(&env, &["verify", t, "-v=4"], 0);
     assert!(o.stderr.contains("password: \"********\""), "{}", o.stderr);
     assert!(o.stderr.contains("verify: primary pod"), "{}", o.stderr);
-    let o = run(&env, &["auth", t, "--wait", "--verify", "-vv"], 0);
+    let o = run(&env, &["auth", t, "--wait", "--verify", "-v=4"], 0);
     assert_eq!(results(&o.stdout), pairs(HEALTHY));
     assert!(o.stderr.contains("password: \"********\""), "{}", o.stderr);
     env.assert_no_password_printed();

@@ -170,7 +170,7 @@ fn verify_finds_an_arc_instance_where_arc_serves_it() {
             "sqlmi/sqlmi-demo",
             "-n",
             "demo",
-            "-v",
+            "-v=2",
             "--login-timeout",
             "1s",
         ],
