@@ -339,6 +339,16 @@ impl std::io::Write for Shared {
     }
 }
 
+/// `auth` of pg-demo with a password piped in, followed to the end.
+pub const AUTH_PG_STDIN: &[&str] = &[
+    "auth",
+    "pg/pg-demo",
+    "-n",
+    "demo",
+    "--password-stdin",
+    "--wait",
+];
+
 /// The name part of `kind.group/name`.
 pub fn name_of(object_name: &str) -> String {
     object_name
