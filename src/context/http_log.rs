@@ -7,7 +7,7 @@
 //!   `GET https://... ␣ in 30 milliseconds`, as kubectl prints it.
 //! - 7: instead, the request line and its headers before it is sent, then
 //!   `Response Status: 200 OK in 4 milliseconds`. Credential headers are masked
-//!   (`Authorization: Bearer <masked>`).
+//!   (`Authorization: Bearer <masked>`), at every level a password in the URL too.
 //! - 8: also the response headers, and both bodies: JSON with every Secret value redacted
 //!   ([`redact`]), cut at 1024 chars (10240 from 9 on) with `[truncated N chars]`; other
 //!   bodies as `<N bytes, not shown>`; a watch or an upgraded connection (port-forward) is
@@ -172,14 +172,21 @@ where
             });
         }
         let method = req.method().to_string();
-        let url = req.uri().to_string();
+        let url = shown_url(req.uri());
         let watch = is_watch(req.uri());
         let secrets = is_secrets_path(req.uri().path());
         if log.level >= HEADERS {
             let mut lines = Vec::new();
             if log.level >= BODIES {
-                if let Some(body) = request_body(req.body()) {
-                    lines.push((SRC_BODY, body_line("Request Body", &body, secrets, &log)));
+                match request_body(req.body()) {
+                    RequestBody::Empty => {}
+                    RequestBody::Stream => lines.push((
+                        SRC_BODY,
+                        "\"Request Body\" body=<stream, not shown>".to_string(),
+                    )),
+                    RequestBody::Bytes(body) => {
+                        lines.push((SRC_BODY, body_line("Request Body", &body, secrets, &log)))
+                    }
                 }
             }
             lines.push((SRC_URL, format!("{method} {url}")));
@@ -298,14 +305,38 @@ pub fn is_secrets_path(path: &str) -> bool {
     path.split('/').any(|s| s == "secrets")
 }
 
-/// A request body kube built in memory (every body it sends), if not empty.
-fn request_body(body: &Body) -> Option<Bytes> {
-    let copy = body.try_clone()?;
-    // NB: an in-memory body is ready at once; one that is not is a stream, not shown.
+/// What a request carries.
+enum RequestBody {
+    /// Nothing.
+    Empty,
+    /// A body built in memory: every body kube sends.
+    Bytes(Bytes),
+    /// A stream, which the log never reads (it would take it from the request).
+    Stream,
+}
+
+/// The request body, read from a copy when it is in memory.
+fn request_body(body: &Body) -> RequestBody {
+    let Some(copy) = body.try_clone() else {
+        return RequestBody::Stream;
+    };
+    // NB: an in-memory body is ready at once.
     match copy.collect_bytes().now_or_never() {
-        Some(Ok(b)) if b.is_empty() => None,
-        Some(Ok(b)) => Some(b),
-        _ => Some(Bytes::new()),
+        Some(Ok(b)) if b.is_empty() => RequestBody::Empty,
+        Some(Ok(b)) => RequestBody::Bytes(b),
+        _ => RequestBody::Stream,
+    }
+}
+
+/// The URL as logged: a password in its user info (`https://user:pass@host`) is masked.
+fn shown_url(uri: &Uri) -> String {
+    let text = uri.to_string();
+    match uri.authority().map(|a| a.as_str()) {
+        Some(a) if a.contains('@') => {
+            let host = a.rsplit_once('@').map_or(a, |(_, h)| h);
+            text.replacen(a, &format!("<masked>@{host}"), 1)
+        }
+        _ => text,
     }
 }
 
@@ -743,6 +774,22 @@ mod tests {
             canonical(&HeaderName::from_static("content-type")),
             "Content-Type"
         );
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_masked_and_a_streamed_request_body_not_read() {
+        let u = |s: &str| shown_url(&s.parse::<Uri>().unwrap());
+        assert_eq!(
+            u("https://admin:s3cr3t@10.0.0.1:6443/api?x=1"),
+            "https://<masked>@10.0.0.1:6443/api?x=1"
+        );
+        assert_eq!(
+            u("https://10.0.0.1:6443/api/v1/secrets"),
+            "https://10.0.0.1:6443/api/v1/secrets"
+        );
+        assert!(matches!(request_body(&Body::empty()), RequestBody::Empty));
+        let b = request_body(&Body::from(b"{}".to_vec()));
+        assert!(matches!(b, RequestBody::Bytes(b) if &b[..] == b"{}"));
     }
 
     #[test]
