@@ -81,6 +81,21 @@ pub struct KubeArgs {
     /// one after another (see README, "Request plan").
     #[arg(long, global = true, value_name = "N", default_value_t = 0)]
     pub chunk_size: u32,
+
+    /// Log level on stderr, as kubectl's -v: 6 API requests, 7 their headers, 8 bodies.
+    ///
+    /// 6 logs each API request (method, URL, status, milliseconds), as kubectl does; 7 also
+    /// its headers (credentials masked); 8 also the response headers and both bodies (Secret
+    /// values redacted, cut at 1024 chars; 10240 from 9 on). verify says what it tries where
+    /// from 2 on, and each login request (password masked) from 4 on.
+    #[arg(
+        short = 'v',
+        long = "v",
+        global = true,
+        value_name = "N",
+        default_value_t = 0
+    )]
+    pub verbosity: u8,
     // NB: -A/--all-namespaces and -l/--selector are per verb, not global: auth and
     // rollback take them in `SelectArgs`, list in `ListArgs`.
 }
@@ -277,10 +292,6 @@ pub struct LoginArgs {
     /// Bound for each login attempt, port-forward set-up included.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub login_timeout: GoDuration,
-
-    /// Say what is tried where (-v), and each login request with its password masked (-vv).
-    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
-    pub verbose: u8,
 }
 
 /// `kubectl rotate prev` arguments.
@@ -553,6 +564,38 @@ mod tests {
         assert_eq!(a.targets.parallel, 4);
         assert_eq!(a.change.apply, ApplyPolicy::IfReady);
         assert_eq!(a.change.dry_run, DryRun::None);
+    }
+
+    #[test]
+    fn the_log_level_is_kubectl_s_v_spelt_every_way_after_every_verb() {
+        let verbs: [&[&str]; 8] = [
+            &["auth", "pg/x"],
+            &["rollback", "pg/x"],
+            &["retry", "pg/x"],
+            &["prev", "pg/x"],
+            &["status", "pg/x"],
+            &["history", "pg/x"],
+            &["list"],
+            &["verify", "pg/x"],
+        ];
+        for verb in verbs {
+            assert_eq!(parse(verb).unwrap().kube.verbosity, 0, "{verb:?}");
+            for flag in [
+                &["-v=6"][..],
+                &["--v=6"],
+                &["-v", "6"],
+                &["--v", "6"],
+                &["-v6"],
+            ] {
+                let args: Vec<&str> = verb.iter().chain(flag).copied().collect();
+                assert_eq!(parse(&args).unwrap().kube.verbosity, 6, "{args:?}");
+            }
+            // As kubectl's, -v takes a number: neither a count nor a word.
+            for bad in [&["-v=x"][..], &["-v"], &["-vv"], &["--v=-1"]] {
+                let args: Vec<&str> = verb.iter().chain(bad).copied().collect();
+                assert_eq!(parse(&args).unwrap_err().exit_code(), 2, "{args:?}");
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,18 @@
-//! The cluster connection: kubeconfig, context, namespace and timeouts, as kubectl picks them.
+//! The cluster connection: kubeconfig, context, namespace and timeouts, as kubectl picks them;
+//! the client's HTTP stack, with kubectl's `-v` log in it ([`http_log`]).
+
+pub mod http_log;
 
 use std::time::Duration;
 
+use kube::client::{ClientBuilder, ConfigExt};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::cli::KubeArgs;
 use crate::error::{Error, Result};
+
+pub use http_log::LogSink;
 
 /// A client and the namespace commands act in.
 #[derive(Clone)]
@@ -64,8 +70,8 @@ fn context_user(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String
 
 impl Ctx {
     /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
-    /// `--context`, else the current context.
-    pub async fn connect(args: &KubeArgs) -> Result<Ctx> {
+    /// `--context`, else the current context. `-v` lines (from 6 on) go to `log`.
+    pub async fn connect(args: &KubeArgs, log: &LogSink) -> Result<Ctx> {
         let kubeconfig = match &args.kubeconfig {
             Some(path) => Kubeconfig::read_from(path),
             None => Kubeconfig::read(),
@@ -94,7 +100,8 @@ impl Ctx {
             .unwrap_or_else(|| config.default_namespace.clone());
         crate::target::validate_name(&namespace)
             .map_err(|_| Error::Usage(format!("invalid namespace {namespace:?}")))?;
-        let client = Client::try_from(config).map_err(|source| Error::Client { source })?;
+        let log = http_log::HttpLog::new(args.verbosity, log.clone());
+        let client = client(config, log).map_err(|source| Error::Client { source })?;
         Ok(Ctx {
             client,
             namespace,
@@ -117,6 +124,49 @@ impl Ctx {
             None => 290,
         }
     }
+}
+
+/// The client kube's `Client::try_from(config)` builds (`ClientBuilder`'s default stack:
+/// base URI, auth, extra headers over hyper with rustls and the connect/read/write
+/// timeouts), with the `-v` log innermost so that it sees each request as it is sent: its
+/// full URL and the headers the auth layer adds. Left out of kube's stack: its tracing
+/// spans (the plugin installs no subscriber) and the `valid_until` of exec-plugin
+/// certificates (the plugin never reads it).
+fn client(config: Config, log: http_log::HttpLog) -> kube::Result<Client> {
+    if let Some(proxy_url) = config.proxy_url.clone() {
+        // NB: refused as kube's builder refuses it without its proxy features, which the
+        // plugin leaves out.
+        let protocol_feature = match proxy_url.scheme_str() {
+            Some("socks5") => "kube/socks5",
+            Some("http" | "https") => "kube/http-proxy",
+            _ => {
+                return Err(kube::Error::ProxyProtocolUnsupported {
+                    proxy_url: Box::new(proxy_url),
+                })
+            }
+        };
+        return Err(kube::Error::ProxyProtocolDisabled {
+            proxy_url: Box::new(proxy_url),
+            protocol_feature,
+        });
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let mut connector = hyper_timeout::TimeoutConnector::new(https);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let hyper = hyper_util::client::legacy::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .layer(http_log::HttpLogLayer::new(log))
+        .service(hyper);
+    Ok(ClientBuilder::new(service, config.default_namespace).build())
 }
 
 /// A short random hex id (OS CSPRNG).

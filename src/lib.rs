@@ -65,6 +65,9 @@ pub struct Io<'a> {
     pub stdin: &'a mut (dyn BufRead + Send),
     /// Whether stdin is a terminal: then it may be asked, and never read a password from.
     pub stdin_is_terminal: bool,
+    /// Where `-v`'s API request lines go (stderr): shared with the client's HTTP stack,
+    /// which writes from its own tasks.
+    pub log: context::LogSink,
 }
 
 /// Runs a parsed command line: every verb is planned (bad input stops here, before the
@@ -75,56 +78,56 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
         Command::Auth(a) => {
             let plan = cmd::auth::plan(a, &mut *io.stdin, io.stdin_is_terminal)?;
             let after = cmd::verify::after_plan(&cli, &plan)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let mut ui = console(format, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Rollback(a) => {
             let plan = cmd::rollback::plan(a)?;
             let after = cmd::verify::after_plan(&cli, &plan)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let mut ui = console(format, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Retry(a) => {
             let plan = cmd::retry::plan(a)?;
             let after = cmd::verify::after_plan(&cli, &plan)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let mut ui = console(format, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Prev(a) => {
             let target = cmd::prev::plan(a)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::prev::run(&ctx, &target).await?;
             output::inspect::prev(&report, format, a.reveal, io.out, io.err)?;
             Ok(io.out.flush()?)
         }
         Command::Status(a) => {
             let target = cmd::status::plan(a)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::status::run(&ctx, &target).await?;
             output::inspect::status(&report, format, io.out)?;
             Ok(io.out.flush()?)
         }
         Command::History(a) => {
             let target = cmd::history::plan(a)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::history::run(&ctx, &target).await?;
             output::inspect::history(&report, format, io.out, io.err)?;
             Ok(io.out.flush()?)
         }
         Command::List(a) => {
             let plan = cmd::list::plan(a)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let rows = cmd::list::run(&ctx, &plan).await?;
             output::inspect::list(&rows, &plan, format, io.out, io.err)?;
             io.out.flush()?;
             cmd::list::verdict(&rows, &plan)
         }
         Command::Verify(a) => {
-            let plan = cmd::verify::plan(a)?;
-            let ctx = Ctx::connect(&cli.kube).await?;
+            let plan = cmd::verify::plan(a, cli.kube.verbosity)?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report =
                 cmd::verify::run(&ctx, &plan, &mut WriterProgress::new(&mut *io.err)).await?;
             output::verify::report(&report, format, io.out, io.err)?;
@@ -171,6 +174,7 @@ pub async fn main(cli: Cli) -> u8 {
         err: &mut err,
         stdin: &mut stdin,
         stdin_is_terminal,
+        log: std::sync::Arc::new(std::sync::Mutex::new(std::io::stderr())),
     };
     run_to_exit_code(cli, &mut io).await
 }

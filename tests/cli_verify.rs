@@ -206,18 +206,39 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     );
     assert_eq!(env.db_password(typ, name), original);
 
-    // JSON, and the most verbose level: the login requests are shown, passwords masked.
+    // JSON, and the verbose levels: -v=2 says where, -v=4 shows the login requests with
+    // their passwords masked, -v=8 adds every API request with its bodies (the auth
+    // Secret's read and the new Secret's create included), Secret values redacted.
     let o = run(&env, &["verify", t, "-o", "json"], 0);
     let v = o.json();
     assert_eq!(v["kind"], "LoginVerification");
     assert_eq!(v["attempts"][0]["result"], "accepted");
     assert_eq!(v["attempts"][1]["result"], "rejected");
-    let o = run(&env, &["verify", t, "-vv"], 0);
+    let o = run(&env, &["verify", t, "-v=2"], 0);
+    assert!(o.stderr.contains("verify: primary pod"), "{}", o.stderr);
+    assert!(!o.stderr.contains("LoginRequest"), "{}", o.stderr);
+    let o = run(&env, &["verify", t, "-v=4"], 0);
     assert!(o.stderr.contains("password: \"********\""), "{}", o.stderr);
     assert!(o.stderr.contains("verify: primary pod"), "{}", o.stderr);
-    let o = run(&env, &["auth", t, "--wait", "--verify", "-vv"], 0);
+    assert!(!o.stderr.contains("round_trippers.go"), "{}", o.stderr);
+    let o = run(&env, &["verify", t, "-v=8"], 0);
+    assert!(o.stderr.contains("password: \"********\""), "{}", o.stderr);
+    assert!(o.stderr.contains("/portforward?"), "{}", o.stderr);
+    assert!(o.stderr.contains("101 Switching Protocols"), "{}", o.stderr);
+    assert!(o.stderr.contains("REDACTED"), "{}", o.stderr);
+    let o = run(
+        &env,
+        &["auth", t, "--wait", "--verify", "--generate", "-v=8"],
+        0,
+    );
     assert_eq!(results(&o.stdout), pairs(HEALTHY));
     assert!(o.stderr.contains("password: \"********\""), "{}", o.stderr);
+    assert!(o.stderr.contains("POST https://"), "{}", o.stderr);
+    assert!(
+        !o.stderr.contains(rotate_sandbox::ADMIN_TOKEN),
+        "{}",
+        o.stderr
+    );
     env.assert_no_password_printed();
 }
 

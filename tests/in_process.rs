@@ -4,7 +4,7 @@
 
 mod cli_support;
 
-use cli_support::Env;
+use cli_support::{Env, AUTH_PG_STDIN};
 
 #[test]
 fn read_verbs_print_in_process_exactly_what_the_binary_prints() {
@@ -84,15 +84,8 @@ fn off_a_terminal_all_needs_yes_and_nothing_is_asked_or_written() {
 #[test]
 fn a_piped_password_becomes_the_databases_and_a_terminal_is_refused() {
     let env = Env::demo();
-    let args = [
-        "auth",
-        "pg/pg-demo",
-        "-n",
-        "demo",
-        "--password-stdin",
-        "--wait",
-    ];
-    let out = env.run(&args, "Piped0Password1\n", true);
+    let args = AUTH_PG_STDIN;
+    let out = env.run(args, "Piped0Password1\n", true);
     assert_eq!(out.code, 2, "a terminal would echo: {}", out.stderr);
     assert_eq!(
         env.ops_request_count(),
@@ -100,7 +93,7 @@ fn a_piped_password_becomes_the_databases_and_a_terminal_is_refused() {
         "refused before anything is written"
     );
 
-    let out = env.run(&args, "Piped0Password1\n", false);
+    let out = env.run(args, "Piped0Password1\n", false);
     out.expect(0);
     assert_eq!(env.db_password("pg", "pg-demo"), "Piped0Password1");
     env.assert_no_password_printed();
@@ -170,7 +163,7 @@ fn verify_finds_an_arc_instance_where_arc_serves_it() {
             "sqlmi/sqlmi-demo",
             "-n",
             "demo",
-            "-v",
+            "-v=2",
             "--login-timeout",
             "1s",
         ],

@@ -16,12 +16,14 @@ use crate::verify::{route, unsupported, VerifyReport};
 
 /// Checks `verify` arguments (pure: before any API call). An engine without a login client
 /// is refused here, before the kubeconfig is read (exit 9).
-pub fn plan(args: &VerifyArgs) -> Result<VerifyPlan> {
+/// `verbosity` is `-v`'s level.
+pub fn plan(args: &VerifyArgs, verbosity: u8) -> Result<VerifyPlan> {
     let target = Target::parse(&args.target)?;
-    login_plan(target, &args.login)
+    login_plan(target, &args.login, verbosity)
 }
 
-/// Logs in to the target in the context's namespace; `-v` lines go to `progress`. The
+/// Logs in to the target in the context's namespace; `-v=2` and `-v=4` lines go to
+/// `progress`. The
 /// report's [`VerifyReport::verdict`] turns the results into the exit code (7 wrong
 /// result, 8 unreachable, 1 other failure).
 pub async fn run(
@@ -33,7 +35,7 @@ pub async fn run(
 }
 
 /// The login part of a plan, shared with `auth --verify` and `rollback --verify`.
-pub fn login_plan(target: Target, login: &LoginArgs) -> Result<VerifyPlan> {
+pub fn login_plan(target: Target, login: &LoginArgs, verbosity: u8) -> Result<VerifyPlan> {
     if route(target.engine).is_none() {
         return Err(unsupported(target.engine));
     }
@@ -48,7 +50,7 @@ pub fn login_plan(target: Target, login: &LoginArgs) -> Result<VerifyPlan> {
         insecure: login.insecure_skip_tls_verify,
         require_tls: login.require_tls,
         attempt_timeout: attempt_timeout.min(Duration::from_secs(3600)),
-        verbose: login.verbose,
+        verbosity,
     })
 }
 
@@ -72,10 +74,9 @@ pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
     };
     if !change.verify {
         let l = &change.login;
-        if l.address.is_some() || l.insecure_skip_tls_verify || l.require_tls || l.verbose > 0 {
+        if l.address.is_some() || l.insecure_skip_tls_verify || l.require_tls {
             return Err(Error::Usage(
-                "--address, --insecure-skip-tls-verify, --require-tls and -v go with --verify"
-                    .into(),
+                "--address, --insecure-skip-tls-verify and --require-tls go with --verify".into(),
             ));
         }
         return Ok(None);
@@ -88,7 +89,7 @@ pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
         ));
     };
     Ok(Some(AfterChange {
-        plan: login_plan(target.clone(), &change.login)?,
+        plan: login_plan(target.clone(), &change.login, cli.kube.verbosity)?,
         rollback_on_failure,
     }))
 }
@@ -121,7 +122,7 @@ mod tests {
         let Command::Verify(a) = cli.command else {
             panic!()
         };
-        plan(&a)
+        plan(&a, cli.kube.verbosity)
     }
 
     #[test]
@@ -131,7 +132,7 @@ mod tests {
         assert_eq!(p.address, None);
         assert!(!p.insecure);
         assert_eq!(p.attempt_timeout, Duration::from_secs(10));
-        assert_eq!(p.verbose, 0);
+        assert_eq!(p.verbosity, 0);
         let p = parse(&[
             "verify",
             "md",
@@ -141,13 +142,13 @@ mod tests {
             "--insecure-skip-tls-verify",
             "--login-timeout",
             "2s",
-            "-vv",
+            "-v=4",
         ])
         .unwrap();
         assert_eq!(p.address.as_deref(), Some("127.0.0.1:3306"));
         assert!(p.insecure);
         assert_eq!(p.attempt_timeout, Duration::from_secs(2));
-        assert_eq!(p.verbose, 2);
+        assert_eq!(p.verbosity, 4);
     }
 
     #[test]

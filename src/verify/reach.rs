@@ -35,9 +35,15 @@ pub struct VerifyPlan {
     pub require_tls: bool,
     /// Bound on each attempt (port-forward set-up included).
     pub attempt_timeout: Duration,
-    /// `-v` count: 1 says what is tried where, 2 adds each login request (password masked).
-    pub verbose: u8,
+    /// `-v` level: from [`SAY_WHERE`] on it says what is tried where, from [`SAY_LOGINS`]
+    /// on each login request too (password masked).
+    pub verbosity: u8,
 }
+
+/// The `-v` level from which `verify` says what it tries where.
+pub const SAY_WHERE: u8 = 2;
+/// The `-v` level from which `verify` shows each login request, its password masked.
+pub const SAY_LOGINS: u8 = 4;
 
 /// Where the logins go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +78,7 @@ impl Log<'_> {
     }
 }
 
-/// Verifies the logins of `plan.target` in namespace `ns`; `log` gets `-v` lines.
+/// Verifies the logins of `plan.target` in namespace `ns`; `progress` gets `-v` lines.
 pub async fn run(
     ctx: &Ctx,
     ns: &str,
@@ -80,7 +86,7 @@ pub async fn run(
     progress: &mut dyn Progress,
 ) -> Result<VerifyReport> {
     let mut log = Log {
-        level: plan.verbose,
+        level: plan.verbosity,
         progress,
     };
     let engine = plan.target.engine;
@@ -104,7 +110,7 @@ pub async fn run(
     let ca_pem = match mode {
         Tls::Require => {
             let (c, ca) = trusted_ca(&secrets, ns, plan, &item).await?;
-            log.say(1, || {
+            log.say(SAY_WHERE, || {
                 format!("TLS required (spec.tls): trusting ca.crt of secret {c}")
             });
             Some(ca)
@@ -121,11 +127,13 @@ pub async fn run(
         None => {
             let place = backend::of(engine).login_place(name, ns);
             let (pod, port, how) = primary_pod(ctx, ns, name, &place, default_port).await?;
-            log.say(1, || format!("primary pod {pod} ({how}), port {port}"));
+            log.say(SAY_WHERE, || {
+                format!("primary pod {pod} ({how}), port {port}")
+            });
             (Endpoint::Pod { name: pod, port }, place.server_name)
         }
     };
-    log.say(1, || {
+    log.say(SAY_WHERE, || {
         format!(
             "{} login to {} via {}, TLS {}",
             protocol,
@@ -166,7 +174,9 @@ pub async fn run(
             ca_pem: ca_pem.as_deref(),
             ..LoginRequest::new(&username, password.expose())
         };
-        log.say(2, || format!("{} credential: {req:?}", cred.role.as_str()));
+        log.say(SAY_LOGINS, || {
+            format!("{} credential: {req:?}", cred.role.as_str())
+        });
         let outcome = attempt(
             ctx,
             ns,
@@ -177,7 +187,7 @@ pub async fn run(
             &mut log,
         )
         .await;
-        log.say(1, || {
+        log.say(SAY_WHERE, || {
             format!(
                 "{} credential (user {username:?}): {} in {}ms: {}",
                 cred.role.as_str(),
@@ -204,7 +214,7 @@ pub async fn run(
 /// Says that a password went to the server outside TLS. Over `--address` that crossed the
 /// network readable by anyone on the path: a warning. Through a port-forward it travelled
 /// inside the API server's TLS connection and reached the pod on its own loopback, so it
-/// is only said at `-v`.
+/// is only said at `-v=2`.
 fn clear_text(log: &mut Log<'_>, endpoint: &Endpoint, protocol: Protocol, role: Role, user: &str) {
     let what = match protocol {
         Protocol::Postgres => "the server asked for a cleartext password",
@@ -219,7 +229,7 @@ fn clear_text(log: &mut Log<'_>, endpoint: &Endpoint, protocol: Protocol, role: 
              pass --require-tls to refuse that",
             role.as_str()
         )),
-        Endpoint::Pod { .. } => log.say(1, || {
+        Endpoint::Pod { .. } => log.say(SAY_WHERE, || {
             format!(
                 "the {} password went without TLS ({what}), inside the port-forward tunnel",
                 role.as_str()
@@ -411,7 +421,7 @@ async fn attempt(
         // than "closed before the server said anything".
         if let Some(errors) = errors {
             if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), errors).await {
-                log.say(2, || {
+                log.say(SAY_LOGINS, || {
                     format!(
                         "port-forward error channel: {}",
                         rotate_login::sanitize(&msg, req)
@@ -426,7 +436,7 @@ async fn attempt(
         .await
         .is_err()
     {
-        log.say(2, || {
+        log.say(SAY_LOGINS, || {
             "port-forward did not close within 2s; left to finish".into()
         });
     }

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -128,12 +129,13 @@ impl Env {
             .into_iter()
             .chain(args.iter().copied())
             .chain(["--kubeconfig", kubeconfig.as_str()]);
-        let (mut out, mut err) = (Vec::new(), Vec::new());
+        // NB: stderr and the `-v` log are one buffer, as they are one stream in a process.
+        let (mut out, err) = (Vec::new(), Shared::default());
         let code = match kubectl_rotate::cli::Cli::try_parse_from(argv) {
             Err(e) => {
                 let text = e.render().to_string();
                 if e.use_stderr() {
-                    err.extend(text.bytes());
+                    err.0.lock().unwrap().extend(text.bytes());
                 } else {
                     out.extend(text.bytes());
                 }
@@ -146,15 +148,18 @@ impl Env {
                     .build()
                     .expect("a runtime");
                 let mut input = stdin.as_bytes();
+                let mut err_writer = err.clone();
                 let mut io = kubectl_rotate::Io {
                     out: &mut out,
-                    err: &mut err,
+                    err: &mut err_writer,
                     stdin: &mut input,
                     stdin_is_terminal: terminal,
+                    log: Arc::new(Mutex::new(err.clone())),
                 };
                 i32::from(runtime.block_on(kubectl_rotate::run_to_exit_code(cli, &mut io)))
             }
         };
+        let err = err.0.lock().unwrap().clone();
         let out = Out {
             code,
             stdout: String::from_utf8_lossy(&out).into_owned(),
@@ -318,6 +323,31 @@ impl Env {
         }
     }
 }
+
+/// A buffer several writers share (stderr and the `-v` log of an in-process run).
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `auth` of pg-demo with a password piped in, followed to the end.
+pub const AUTH_PG_STDIN: &[&str] = &[
+    "auth",
+    "pg/pg-demo",
+    "-n",
+    "demo",
+    "--password-stdin",
+    "--wait",
+];
 
 /// The name part of `kind.group/name`.
 pub fn name_of(object_name: &str) -> String {
