@@ -17,8 +17,10 @@ pub use http_log::LogSink;
 /// A client and the namespace commands act in.
 #[derive(Clone)]
 pub struct Ctx {
-    /// The API client.
+    /// The API client (HTTP/2 where the server offers it).
     pub client: Client,
+    /// The client for connection upgrades (`pods/portforward`): HTTP/1.1.
+    pub upgrades: Client,
     /// `-n`, else the context's namespace, else `default`.
     pub namespace: String,
     /// `--request-timeout`, if not 0.
@@ -101,9 +103,13 @@ impl Ctx {
         crate::target::validate_name(&namespace)
             .map_err(|_| Error::Usage(format!("invalid namespace {namespace:?}")))?;
         let log = http_log::HttpLog::new(args.verbosity, log.clone());
-        let client = client(config, log).map_err(|source| Error::Client { source })?;
+        let upgrades = client(config.clone(), log.clone(), Transport::Upgrades)
+            .map_err(|source| Error::Client { source })?;
+        let client =
+            client(config, log, Transport::Requests).map_err(|source| Error::Client { source })?;
         Ok(Ctx {
             client,
+            upgrades,
             namespace,
             request_timeout,
             user,
@@ -126,13 +132,26 @@ impl Ctx {
     }
 }
 
+/// Which requests a client carries.
+#[derive(Clone, Copy)]
+enum Transport {
+    /// API requests and watches: HTTP/2, else HTTP/1.1.
+    Requests,
+    /// Connection upgrades (port-forward's WebSocket): HTTP/1.1 only.
+    Upgrades,
+}
+
 /// The client kube's `Client::try_from(config)` builds (`ClientBuilder`'s default stack:
 /// base URI, auth, extra headers over hyper with rustls and the connect/read/write
 /// timeouts), with the `-v` log innermost so that it sees each request as it is sent: its
 /// full URL and the headers the auth layer adds. Left out of kube's stack: its tracing
 /// spans (the plugin installs no subscriber) and the `valid_until` of exec-plugin
 /// certificates (the plugin never reads it).
-fn client(config: Config, log: http_log::HttpLog) -> kube::Result<Client> {
+///
+/// HTTP/2 when the server offers it, as kubectl: a command's requests, however many at once,
+/// share one connection, so the ones sent together pay no TCP and TLS handshakes of their
+/// own. Upgrades (port-forward) need HTTP/1.1, so they get a client of their own.
+fn client(config: Config, log: http_log::HttpLog, transport: Transport) -> kube::Result<Client> {
     if let Some(proxy_url) = config.proxy_url.clone() {
         // NB: refused as kube's builder refuses it without its proxy features, which the
         // plugin leaves out.
@@ -152,7 +171,22 @@ fn client(config: Config, log: http_log::HttpLog) -> kube::Result<Client> {
     }
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
-    let https = config.rustls_https_connector_with_connector(http)?;
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http();
+    let tls = match &config.tls_server_name {
+        Some(name) => tls.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(
+            name.clone()
+                .try_into()
+                .map_err(kube::client::RustlsTlsError::InvalidServerName)
+                .map_err(kube::Error::RustlsTls)?,
+        )),
+        None => tls,
+    };
+    let https = match transport {
+        Transport::Requests => tls.enable_all_versions().wrap_connector(http),
+        Transport::Upgrades => tls.enable_http1().wrap_connector(http),
+    };
     let mut connector = hyper_timeout::TimeoutConnector::new(https);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);

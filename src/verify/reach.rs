@@ -398,7 +398,8 @@ async fn attempt(
         latency: start.elapsed(),
         password_in_clear: false,
     };
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    // NB: an upgrade, so over the HTTP/1.1 client.
+    let pods: Api<Pod> = Api::namespaced(ctx.upgrades.clone(), ns);
     // NB: a fresh port-forward per attempt, as `kubectl port-forward` opens a stream per
     // connection: one login's close cannot disturb the next.
     let mut pf = match tokio::time::timeout(timeout, pods.portforward(pod, &[port])).await {

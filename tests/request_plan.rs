@@ -1,0 +1,111 @@
+//! The request plan of each verb, counted on the sandbox: how many requests, and how many
+//! round trips one after another (the critical path, from the sandbox's request
+//! timeline). Counts, not times: a 40 ms round trip on every request only makes requests
+//! that overlap in time tell apart reliably.
+
+mod cli_support;
+
+use std::time::Duration;
+
+use cli_support::Env;
+
+fn remote() -> Env {
+    Env::with(rotate_sandbox::Options {
+        latency: rotate_sandbox::Latency {
+            round_trip: Duration::from_millis(40),
+            per_kib: Duration::ZERO,
+        },
+        ..rotate_sandbox::Options::demo()
+    })
+}
+
+/// Runs a command after resetting the counts; returns (requests, critical path, the
+/// depth at which the first watch began, if any) and prints the timeline.
+fn measure(env: &Env, args: &[&str]) -> (usize, u32, Option<u32>) {
+    env.sb.faults().reset_counts();
+    let out = env.run(args, "", false);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let timeline = env.sb.faults().timeline();
+    for (m, p, d) in &timeline {
+        eprintln!("{d:>2} {m} {p}");
+    }
+    let watch = timeline.iter().find(|e| e.0 == "WATCH").map(|e| e.2);
+    let before_watch: Vec<_> = timeline
+        .iter()
+        .filter(|e| watch.is_none_or(|w| e.2 < w))
+        .collect();
+    let depth = before_watch.iter().map(|e| e.2).max().unwrap_or(0);
+    (timeline.len(), depth, watch)
+}
+
+#[test]
+fn list_all_namespaces_is_discovery_then_one_round_of_lists() {
+    let env = remote();
+    let (n, depth, _) = measure(&env, &["list", "-A"]);
+    let timeline = env.sb.faults().timeline();
+    let gets = |p: &str| timeline.iter().filter(|e| e.1 == p).count();
+    assert_eq!(gets("/apis"), 1, "one aggregated discovery");
+    assert_eq!(gets("/api/v1/secrets"), 1, "one LIST of the Secrets");
+    // Every other request is the LIST of a collection, each asked for once (no pages).
+    let mut paths: Vec<&str> = timeline.iter().map(|e| e.1.as_str()).collect();
+    paths.sort();
+    paths.dedup();
+    assert_eq!(paths.len(), n, "no collection listed twice: {timeline:?}");
+    assert!(timeline.iter().all(|e| e.0 == "GET"), "{timeline:?}");
+    // Discovery, then everything else at once.
+    assert_eq!(depth, 2, "{timeline:?}");
+    // The kinds: every database kind the sandbox serves, and the ops requests of each.
+    let kinds = timeline
+        .iter()
+        .filter(|e| e.1.starts_with("/apis/kubedb.com/"))
+        .count();
+    let ops = timeline
+        .iter()
+        .filter(|e| e.1.starts_with("/apis/ops.kubedb.com/"))
+        .count();
+    assert!(
+        kinds >= 30 && ops == kinds,
+        "{kinds} kinds, {ops} ops kinds"
+    );
+}
+
+#[test]
+fn auth_wait_is_at_most_four_round_trips_before_the_watch_and_three_once_the_lease_exists() {
+    let env = remote();
+    for (round, most) in [(1, 4), (2, 3)] {
+        // NB: a request's name derives from the auth Secret's last update, in seconds; a
+        // rotation in the same second as the last one's end collides with its name and
+        // takes a second POST (recognised, not doubled), which is not what is counted here.
+        std::thread::sleep(Duration::from_millis(1100));
+        let (_, depth, watch) = measure(&env, &["auth", "pg/pg-demo", "--wait"]);
+        assert!(watch.is_some(), "it watches");
+        assert!(
+            depth <= most,
+            "rotation {round}: {depth} round trips before the watch"
+        );
+        let posts = env
+            .sb
+            .faults()
+            .timeline()
+            .iter()
+            .filter(|e| e.0 == "POST" && e.1.contains("/apis/ops.kubedb.com/"))
+            .count();
+        assert_eq!(posts, 1);
+    }
+    let (_, depth, _) = measure(&env, &["auth", "sqlmi/sqlmi-demo", "--wait"]);
+    assert!(depth <= 3, "Arc: {depth} round trips before the watch");
+}
+
+#[test]
+fn prev_and_status_are_at_most_three_round_trips() {
+    let env = remote();
+    for args in [
+        &["prev", "pg/pg-demo"][..],
+        &["status", "pg/pg-demo"],
+        &["status", "sqlmi/sqlmi-demo"],
+        &["prev", "sqlmi/sqlmi-demo"],
+    ] {
+        let (_, depth, _) = measure(&env, args);
+        assert!(depth <= 3, "{args:?}: {depth} round trips");
+    }
+}
