@@ -132,9 +132,10 @@ struct PageMeta {
 
 /// LISTs `path` (a collection URL, e.g. `/apis/kubedb.com/v1/postgreses`) page by page
 /// (`--chunk-size` items each, or all in one request when it is 0), handing each item to
-/// `keep`. Each page is decoded into `T`, a
-/// struct of the few fields we need, and dropped before the next one is asked for.
-pub async fn list_pages<T: DeserializeOwned>(
+/// `keep`. Each page is decoded into `T`, a struct of the few fields we need, as its bytes
+/// arrive ([`decode_stream`]): the answer as a whole is never in memory, so one request
+/// for a big list costs no more memory than pages would.
+pub async fn list_pages<T: DeserializeOwned + Send + 'static>(
     ctx: &Ctx,
     path: &str,
     selector: Option<&str>,
@@ -160,7 +161,7 @@ pub async fn list_pages<T: DeserializeOwned>(
             let req = kube::core::Request::new(path)
                 .list(&lp)
                 .map_err(kube::Error::BuildRequest)?;
-            ctx.client.request::<Page<T>>(req).await
+            decode_stream::<Page<T>>(ctx.client.request_stream(req).await?).await
         })
         .await
         .map_err(|e| Error::api(format!("list {path}"), e))?;
@@ -169,6 +170,67 @@ pub async fn list_pages<T: DeserializeOwned>(
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(page.metadata.resource_version.unwrap_or_default()),
         }
+    }
+}
+
+/// Decodes a JSON answer while it is read: the bytes go, chunk by chunk, to a blocking
+/// thread that runs serde_json's streaming reader, so at most a few chunks and the decoded
+/// value are held, never the whole body (kube's `request` holds the body twice over: as
+/// bytes and as a string).
+pub async fn decode_stream<T: DeserializeOwned + Send + 'static>(
+    body: impl futures::AsyncBufRead + Unpin,
+) -> std::result::Result<T, kube::Error> {
+    use futures::AsyncReadExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(8);
+    let decoder = tokio::task::spawn_blocking(move || {
+        let reader = ChunkReader {
+            rx: &mut rx,
+            chunk: Vec::new(),
+            at: 0,
+        };
+        serde_json::from_reader::<_, T>(std::io::BufReader::with_capacity(64 * 1024, reader))
+    });
+    let mut body = body;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = body.read(&mut buf).await;
+        let end = matches!(read, Ok(0) | Err(_));
+        // NB: a decoder that has stopped (bad JSON) has dropped the receiver: stop too.
+        if tx.send(read.map(|n| buf[..n].to_vec())).await.is_err() || end {
+            break;
+        }
+    }
+    drop(tx);
+    match decoder.await {
+        Ok(decoded) => decoded.map_err(kube::Error::SerdeError),
+        Err(e) => Err(kube::Error::Service(Box::new(e))),
+    }
+}
+
+/// The blocking side of [`decode_stream`]: the chunks as one `Read`.
+struct ChunkReader<'a> {
+    rx: &'a mut tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for ChunkReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(chunk)) if chunk.is_empty() => return Ok(0),
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -207,6 +269,29 @@ pub async fn list_all_rv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_streamed_answer_decodes_as_a_whole_one_and_bad_json_is_an_error() {
+        // Bigger than a chunk, so it crosses several.
+        let items: Vec<String> = (0..5000)
+            .map(|i| format!(r#"{{"metadata":{{"name":"db-{i}","namespace":"ns"}}}}"#))
+            .collect();
+        let body = format!(
+            r#"{{"kind":"PostgresList","items":[{}],"metadata":{{"resourceVersion":"42"}}}}"#,
+            items.join(",")
+        );
+        assert!(body.len() > 3 * 64 * 1024);
+        let page: Page<DbItem> = decode_stream(futures::io::Cursor::new(body.into_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 5000);
+        assert_eq!(page.items[4999].metadata.name, "db-4999");
+        assert_eq!(page.metadata.resource_version.as_deref(), Some("42"));
+        let bad =
+            decode_stream::<Page<DbItem>>(futures::io::Cursor::new(b"{\"items\": [".to_vec()))
+                .await;
+        assert!(matches!(bad, Err(kube::Error::SerdeError(_))));
+    }
 
     #[test]
     fn collection_urls_follow_the_api_layout() {
