@@ -1,42 +1,43 @@
-//! Benchmark: `kubectl rotate list -A` against `kubectl get <the same kinds> -A` plus
-//! `kubectl get secrets -A`, on one in-process sandbox filled with N databases.
+//! Benchmarks of the read path, in one run on one machine, printed as figures and ratios
+//! (not tests: the figures depend on the machine; the ratios are what to compare):
+//!
+//! - `kubectl rotate list -A` against the kubectl reads that give the same information
+//!   (`kubectl get <31 kinds> -A` + `kubectl get secrets -A`) and against the floor (every
+//!   LIST the answer needs, sent at once from one process over one HTTP/2 connection, not
+//!   decoded), at 2,000 and 10,000 Postgres databases with their auth Secrets in 20
+//!   namespaces, with the sandbox's latency model at 0 and 50 ms per round trip (plus a
+//!   real server's read cost per KiB);
+//! - cold start: `kubectl-rotate --version` against `kubectl version --client`;
+//! - each verb's requests and round trips one after another (the critical path, from the
+//!   sandbox's request timeline), at 50 ms.
 //!
 //! ```sh
 //! cargo build --release --bin kubectl-rotate
-//! cargo run --release --example bench_list            # 2,000 and 10,000 databases
+//! cargo run --release --example bench_list            # everything above
 //! cargo run --release --example bench_list -- 500 7   # 500 databases, 7 runs each
 //! ```
 //!
-//! Prints, per size and tool: requests served (the sandbox's counter), median wall time,
-//! peak RSS (`/usr/bin/time -f %M`, i.e. getrusage of the child; else the last VmHWM read
-//! from /proc while polling), and the ratios. Not a test: figures depend on the machine.
-//! kubectl's discovery cache is warmed first, so kubectl is measured at its best.
+//! Peak RSS is `/usr/bin/time -f %M` of the child (else the last VmHWM read from /proc
+//! while polling). kubectl's discovery cache is warmed first, so kubectl is measured at its
+//! best.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rotate_sandbox::fixtures::Db;
-use rotate_sandbox::{Options, SandboxHandle};
+use rotate_sandbox::fixtures::{Db, SqlMi};
+use rotate_sandbox::{Latency, Options, SandboxHandle};
 
-/// KubeDB kinds the databases are spread over (each with its auth Secret).
-const KINDS: &[&str] = &[
-    "Postgres",
-    "MySQL",
-    "MongoDB",
-    "Redis",
-    "MariaDB",
-    "Elasticsearch",
-    "MSSQLServer",
-    "Kafka",
-];
 /// Namespaces the databases are spread over.
 const NAMESPACES: usize = 20;
+/// Round trips the remote server is away by.
+const LATENCIES: [Duration; 2] = [Duration::ZERO, Duration::from_millis(50)];
 
 struct Sample {
     wall: Duration,
     rss_kib: u64,
     requests: u64,
+    depth: u32,
 }
 
 fn main() {
@@ -54,13 +55,22 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| "kubectl".into());
     println!(
-        "plugin: {}\nkubectl: {}\nruns per tool: {runs}\n",
+        "plugin: {}\nkubectl: {}\nruns per tool: {runs}, medians\n",
         plugin.display(),
         kubectl.display()
     );
-    for n in sizes {
-        bench(n, runs, &plugin, &kubectl);
+    println!("== list -A: the plugin, kubectl and the floor");
+    println!(
+        "{:>6} {:>7}  {:<44} {:>8} {:>6} {:>9} {:>10} {:>8}",
+        "DBS", "LATENCY", "TOOL", "REQUESTS", "DEPTH", "WALL", "PEAK RSS", "/FLOOR"
+    );
+    for n in &sizes {
+        for latency in LATENCIES {
+            bench(*n, latency, runs, &plugin, &kubectl);
+        }
     }
+    cold_start(&plugin, &kubectl);
+    verbs(&plugin);
 }
 
 /// target/release/kubectl-rotate, next to target/release/examples/bench_list.
@@ -81,28 +91,37 @@ fn plugin_path() -> PathBuf {
     p
 }
 
-fn bench(n: usize, runs: usize, plugin: &Path, kubectl: &Path) {
-    let sb = SandboxHandle::start(Options {
-        controllers: false,
-        ..Options::empty()
+fn remote(latency: Duration, opts: Options) -> SandboxHandle {
+    SandboxHandle::start(Options {
+        latency: Latency {
+            round_trip: latency,
+            per_kib: Latency::REAL_PER_KIB,
+        },
+        ..opts
     })
-    .expect("sandbox");
-    let filled = Instant::now();
+    .expect("sandbox")
+}
+
+fn bench(n: usize, latency: Duration, runs: usize, plugin: &Path, kubectl: &Path) {
+    let sb = remote(
+        latency,
+        Options {
+            controllers: false,
+            ..Options::empty()
+        },
+    );
     for i in 0..n {
-        let kind = KINDS[i % KINDS.len()];
         let ns = format!("team-{:02}", i % NAMESPACES);
-        Db::new(kind, &ns, &format!("db-{i:05}"))
+        Db::new("Postgres", &ns, &format!("db-{i:05}"))
             .insert(sb.shared())
             .expect("fixture");
     }
-    eprintln!("{n} databases loaded in {:.1?}", filled.elapsed());
     let kc = sb.kubeconfig_path().to_path_buf();
     let kinds: Vec<String> = kubectl_rotate::engines::ENGINES
         .iter()
         .map(|e| e.resource())
         .collect();
     let kinds = kinds.join(",");
-
     let ours = |sb: &SandboxHandle| -> Sample {
         measure(
             sb,
@@ -124,50 +143,162 @@ fn bench(n: usize, runs: usize, plugin: &Path, kubectl: &Path) {
             ],
         )
     };
-    // Warm up both (kubectl's discovery cache, the page cache).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let floor = |sb: &SandboxHandle| -> Sample { runtime.block_on(floor(sb, &kc)) };
+    // Warm up all three (kubectl's discovery cache, the page cache).
     ours(&sb);
     theirs(&sb);
-    let mut a: Vec<Sample> = Vec::new();
-    let mut b: Vec<Sample> = Vec::new();
+    floor(&sb);
+    let (mut a, mut b, mut f) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         a.push(ours(&sb));
         b.push(theirs(&sb));
+        f.push(floor(&sb));
     }
-    let (wa, wb) = (
-        median(a.iter().map(|s| s.wall)),
-        median(b.iter().map(|s| s.wall)),
+    let floor_wall = median(f.iter().map(|s| s.wall));
+    let row = |tool: &str, s: &[Sample], rss: bool| {
+        let wall = median(s.iter().map(|s| s.wall));
+        let peak = s.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+        println!(
+            "{n:>6} {:>5}ms  {tool:<44} {:>8} {:>6} {:>9} {:>10} {:>7.2}x",
+            latency.as_millis(),
+            s[0].requests,
+            s[0].depth,
+            fmt(wall),
+            if rss {
+                format!("{:.1} MiB", peak as f64 / 1024.0)
+            } else {
+                "-".into()
+            },
+            wall.as_secs_f64() / floor_wall.as_secs_f64()
+        );
+    };
+    row("kubectl rotate list -A", &a, true);
+    row("kubectl get <31 kinds> -A + get secrets -A", &b, true);
+    row("floor: every LIST at once, not decoded", &f, false);
+}
+
+/// Every LIST `list -A` needs (each installed kind, its ops requests, the Secrets), sent at
+/// once over one fresh connection (the plugin's own HTTP/2 client), bodies read, not
+/// decoded. Discovery is left out: the floor knows the URLs.
+async fn floor(sb: &SandboxHandle, kc: &Path) -> Sample {
+    use kubectl_rotate::api::read::collection_url;
+    let args = kubectl_rotate::cli::KubeArgs {
+        kubeconfig: Some(kc.to_path_buf()),
+        ..Default::default()
+    };
+    let sink: kubectl_rotate::context::LogSink =
+        std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
+    let ctx = kubectl_rotate::context::Ctx::connect(&args, &sink)
+        .await
+        .expect("connect");
+    let kinds = kubectl_rotate::api::discovery::installed(&ctx)
+        .await
+        .expect("discovery");
+    let mut urls: Vec<String> = vec!["/api/v1/secrets".into()];
+    for k in &kinds {
+        urls.push(collection_url(&k.ar, None));
+        urls.extend(k.ops_ar.as_ref().map(|o| collection_url(o, None)));
+    }
+    // A fresh client: the floor pays for its own connection, as each command does.
+    let ctx = kubectl_rotate::context::Ctx::connect(&args, &sink)
+        .await
+        .expect("connect");
+    sb.faults().reset_counts();
+    let start = Instant::now();
+    let bodies = futures::future::join_all(urls.iter().map(|u| {
+        let req = http::Request::get(u.as_str())
+            .body(Vec::new())
+            .expect("request");
+        ctx.client.request_text(req)
+    }))
+    .await;
+    let wall = start.elapsed();
+    assert!(bodies.iter().all(Result::is_ok), "every LIST answered");
+    Sample {
+        wall,
+        rss_kib: 0,
+        requests: sb.faults().total_requests(),
+        depth: sb.faults().critical_path(),
+    }
+}
+
+/// `--version` against `kubectl version --client`, 20 runs each.
+fn cold_start(plugin: &Path, kubectl: &Path) {
+    let time = |bin: &Path, args: &[&str]| median((0..20).map(|_| run(bin, args).0));
+    let (ours, theirs) = (
+        time(plugin, &["--version"]),
+        time(kubectl, &["version", "--client"]),
     );
-    let (ra, rb) = (
-        a.iter().map(|s| s.rss_kib).max().unwrap_or(0),
-        b.iter().map(|s| s.rss_kib).max().unwrap_or(0),
+    println!("\n== cold start, median of 20");
+    println!(
+        "kubectl-rotate --version       {:>8.1} ms",
+        ours.as_secs_f64() * 1000.0
     );
     println!(
-        "== {n} databases ({} kinds, {NAMESPACES} namespaces, one auth Secret each)",
-        KINDS.len()
+        "kubectl version --client       {:>8.1} ms",
+        theirs.as_secs_f64() * 1000.0
     );
     println!(
-        "{:<48} {:>9} {:>12} {:>14}",
-        "TOOL", "REQUESTS", "MEDIAN WALL", "PEAK RSS"
+        "ratio                          {:>8.2}x",
+        ours.as_secs_f64() / theirs.as_secs_f64()
     );
+}
+
+/// Each verb on the demo fixtures at 50 ms: requests, the round trips one after another
+/// before its watch (all of them for a verb without one), wall time and peak RSS.
+fn verbs(plugin: &Path) {
+    let sb = remote(
+        Duration::from_millis(50),
+        Options {
+            operator_delay: Duration::from_millis(100),
+            ..Options::demo()
+        },
+    );
+    SqlMi::new("demo", "sqlmi-bench").insert(sb.shared()).ok();
+    let kc = sb.kubeconfig_path().to_path_buf();
+    println!("\n== requests and round trips per verb, 50 ms away (demo fixtures)");
     println!(
-        "{:<48} {:>9} {:>12} {:>10.1} MiB",
-        "kubectl rotate list -A",
-        a[0].requests,
-        fmt(wa),
-        ra as f64 / 1024.0
+        "{:<40} {:>8} {:>16} {:>9} {:>10}",
+        "COMMAND", "REQUESTS", "DEPTH (<WATCH)", "WALL", "PEAK RSS"
     );
-    println!(
-        "{:<48} {:>9} {:>12} {:>10.1} MiB",
-        "kubectl get <31 kinds> -A + get secrets -A",
-        b[0].requests,
-        fmt(wb),
-        rb as f64 / 1024.0
-    );
-    println!(
-        "ratio (plugin / kubectl): time {:.2}, RSS {:.2}\n",
-        wa.as_secs_f64() / wb.as_secs_f64(),
-        ra as f64 / rb.max(1) as f64
-    );
+    for args in [
+        &["list", "-A"][..],
+        &["prev", "pg/pg-demo"],
+        &["status", "pg/pg-demo"],
+        &["history", "pg/pg-demo"],
+        &["auth", "pg/pg-demo", "--wait"],
+        &["rollback", "pg/pg-demo", "--wait"],
+        &["auth", "sqlmi/sqlmi-demo", "--wait"],
+        &["auth", "pg/pg-demo", "--dry-run=server"],
+    ] {
+        // NB: a request's name derives from the auth Secret's last update, in seconds.
+        std::thread::sleep(Duration::from_millis(1100));
+        sb.faults().reset_counts();
+        let mut full = args.to_vec();
+        full.extend(["--kubeconfig", path_str(&kc)]);
+        let (wall, rss) = run(plugin, &full);
+        let timeline = sb.faults().timeline();
+        let watch = timeline.iter().find(|e| e.0 == "WATCH").map(|e| e.2);
+        let depth = timeline
+            .iter()
+            .filter(|e| watch.is_none_or(|w| e.2 < w))
+            .map(|e| e.2)
+            .max()
+            .unwrap_or(0);
+        println!(
+            "{:<40} {:>8} {:>16} {:>9} {:>6.1} MiB",
+            format!("kubectl rotate {}", args.join(" ")),
+            timeline.len(),
+            depth,
+            fmt(wall),
+            rss as f64 / 1024.0
+        );
+    }
 }
 
 fn path_str(p: &Path) -> &str {
@@ -198,6 +329,7 @@ fn measure(sb: &SandboxHandle, cmds: &[(&Path, Vec<&str>)]) -> Sample {
         wall,
         rss_kib: rss,
         requests: sb.faults().total_requests(),
+        depth: sb.faults().critical_path(),
     }
 }
 

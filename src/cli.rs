@@ -82,6 +82,12 @@ pub struct KubeArgs {
     #[arg(long, global = true, value_name = "N", default_value_t = 0)]
     pub chunk_size: u32,
 
+    /// Where to keep what discovery found, as kubectl's --cache-dir (default:
+    /// $KUBECACHEDIR, then ~/.kube/cache); list starts its LISTs from it while discovery
+    /// checks it.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+
     /// Log level on stderr, as kubectl's -v: 6 API requests, 7 their headers, 8 bodies.
     ///
     /// 6 logs each API request (method, URL, status, milliseconds), as kubectl does; 7 also

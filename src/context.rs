@@ -35,6 +35,32 @@ pub struct Ctx {
     pub watch_silence: Duration,
     /// `--chunk-size`: objects per LIST page, 0 for one request per list.
     pub chunk_size: u32,
+    /// The file that remembers what discovery found on this cluster
+    /// (`<cache dir>/kubectl-rotate/<host>_<port>.json`), when a cache dir is known.
+    pub discovery_cache: Option<std::path::PathBuf>,
+}
+
+/// The discovery cache file of the cluster at `url`, under `--cache-dir`, else
+/// `$KUBECACHEDIR`, else `~/.kube/cache`, as kubectl keeps its own.
+fn discovery_cache(args: &KubeArgs, url: &http::Uri) -> Option<std::path::PathBuf> {
+    let dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| std::env::var_os("KUBECACHEDIR").map(Into::into))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".kube/cache"))
+        })?;
+    let host: String = format!("{}_{}", url.host()?, url.port_u16().unwrap_or(443))
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(dir.join("kubectl-rotate").join(format!("{host}.json")))
 }
 
 /// The environment variable that bounds a silent watch.
@@ -102,6 +128,7 @@ impl Ctx {
             .unwrap_or_else(|| config.default_namespace.clone());
         crate::target::validate_name(&namespace)
             .map_err(|_| Error::Usage(format!("invalid namespace {namespace:?}")))?;
+        let discovery_cache = discovery_cache(args, &config.cluster_url);
         let log = http_log::HttpLog::new(args.verbosity, log.clone());
         let upgrades = client(config.clone(), log.clone(), Transport::Upgrades)
             .map_err(|source| Error::Client { source })?;
@@ -119,6 +146,7 @@ impl Ctx {
                 WATCH_SILENCE,
             )?,
             chunk_size: args.chunk_size,
+            discovery_cache,
         })
     }
 

@@ -52,8 +52,11 @@ fn list_all_namespaces_is_discovery_then_one_round_of_lists() {
     paths.dedup();
     assert_eq!(paths.len(), n, "no collection listed twice: {timeline:?}");
     assert!(timeline.iter().all(|e| e.0 == "GET"), "{timeline:?}");
-    // Discovery, then everything else at once.
+    // Discovery (with the Secrets), then everything else at once.
     assert_eq!(depth, 2, "{timeline:?}");
+    // Once discovery is remembered, the LISTs go out with it: one round trip.
+    let (again, depth, _) = measure(&env, &["list", "-A"]);
+    assert_eq!((again, depth), (n, 1), "{:?}", env.sb.faults().timeline());
     // The kinds: every database kind the sandbox serves, and the ops requests of each.
     let kinds = timeline
         .iter()
@@ -67,6 +70,34 @@ fn list_all_namespaces_is_discovery_then_one_round_of_lists() {
         kinds >= 30 && ops == kinds,
         "{kinds} kinds, {ops} ops kinds"
     );
+}
+
+#[test]
+fn a_stale_discovery_cache_costs_a_round_trip_and_loses_nothing() {
+    let env = remote();
+    let want = env.run(&["list", "-A", "-o", "name"], "", false);
+    assert_eq!(want.code, 0, "{want:#?}");
+    // The cache says Postgres is served at a version the cluster does not serve, and
+    // knows nothing of the other kinds.
+    let file = std::fs::read_dir(env.cache_dir().join("kubectl-rotate"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cached: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut pg = cached
+        .into_iter()
+        .find(|e| e["kind"] == "Postgres")
+        .unwrap();
+    pg["ar"]["version"] = "v9".into();
+    pg["ar"]["api_version"] = "kubedb.com/v9".into();
+    std::fs::write(&file, serde_json::to_string(&[pg]).unwrap()).unwrap();
+    let (_, depth, _) = measure(&env, &["list", "-A", "-o", "name"]);
+    assert_eq!(depth, 2, "the kinds the cache missed cost one round trip");
+    let got = env.run(&["list", "-A", "-o", "name"], "", false);
+    assert_eq!(got.stdout, want.stdout, "nothing lost");
 }
 
 #[test]

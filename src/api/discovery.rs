@@ -77,7 +77,7 @@ impl Wanted {
 }
 
 /// An engine whose CRD the cluster serves, with its ops request resource if that is served too.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Installed {
     /// The engine row.
     pub engine: &'static EngineSpec,
@@ -102,6 +102,68 @@ pub async fn installed(ctx: &Ctx) -> Result<Vec<Installed>> {
             Some(Installed { engine, ar, ops_ar })
         })
         .collect())
+}
+
+/// What the last discovery on this cluster found ([`remember`]), for a caller that starts
+/// its reads while discovery runs and then keeps only those discovery confirms. Nothing
+/// when there is no cache, it is unreadable, or it names an engine this build lacks.
+pub fn remembered(ctx: &Ctx) -> Vec<Installed> {
+    let Some(text) = ctx
+        .discovery_cache
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+    else {
+        return Vec::new();
+    };
+    let entries: Vec<Remembered> = serde_json::from_str(&text).unwrap_or_default();
+    entries
+        .into_iter()
+        .filter_map(|r| {
+            let engine = ENGINES.iter().find(|e| e.kind == r.kind)?;
+            (r.ar.group == engine.group && r.ar.plural == engine.plural).then_some(Installed {
+                engine,
+                ar: r.ar,
+                ops_ar: r.ops_ar,
+            })
+        })
+        .collect()
+}
+
+/// Remembers what discovery found (see [`remembered`]); best effort: a cache that cannot
+/// be written is no error, the next command runs discovery first again.
+pub fn remember(ctx: &Ctx, kinds: &[Installed]) {
+    let Some(file) = &ctx.discovery_cache else {
+        return;
+    };
+    let entries: Vec<Remembered> = kinds
+        .iter()
+        .map(|k| Remembered {
+            kind: k.engine.kind.to_string(),
+            ar: k.ar.clone(),
+            ops_ar: k.ops_ar.clone(),
+        })
+        .collect();
+    let Ok(text) = serde_json::to_string(&entries) else {
+        return;
+    };
+    if std::fs::read_to_string(file).ok().as_deref() == Some(text.as_str()) {
+        return;
+    }
+    let Some(dir) = file.parent() else { return };
+    // NB: written aside and renamed, so a concurrent reader sees the old file or the new.
+    let tmp = dir.join(format!(".{}.{}", std::process::id(), ctx.command_id));
+    let _ = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, file));
+    let _ = std::fs::remove_file(&tmp);
+}
+
+/// One engine in the discovery cache.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    kind: String,
+    ar: ApiResource,
+    ops_ar: Option<ApiResource>,
 }
 
 /// Discovery of the groups the plugin uses (KubeDB, its ops requests, Arc SQL): the

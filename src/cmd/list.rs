@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use crate::api::concurrently;
-use crate::api::discovery::{installed, Installed};
+use crate::api::discovery::{installed, remember, remembered, Installed};
 use crate::api::read::{collection_url, list_pages};
 use crate::backend;
 use crate::cli::ListArgs;
@@ -68,13 +68,41 @@ pub fn verdict(rows: &[CredentialRow], plan: &ListPlan) -> Result<()> {
 type InFlightByDb = HashMap<(String, String), InFlight>;
 
 /// One of the LISTs `list` sends, all at once.
-enum Read<'a> {
+#[derive(Clone)]
+enum Read {
     /// The databases of one kind.
-    Databases(&'a Installed),
+    Databases(Installed),
     /// What one kind's backend has in flight.
-    InFlight(&'a Installed),
+    InFlight(Installed),
     /// The Secrets of the scope.
     Secrets,
+}
+
+impl Read {
+    /// What the read is of: two reads with the same key give the same answer.
+    fn key(&self) -> String {
+        match self {
+            Read::Databases(k) => collection_url(&k.ar, None),
+            Read::InFlight(k) => format!(
+                "in flight: {} {}",
+                k.engine.kind,
+                k.ops_ar
+                    .as_ref()
+                    .map(|o| collection_url(o, None))
+                    .unwrap_or_default()
+            ),
+            Read::Secrets => "secrets".into(),
+        }
+    }
+
+    /// The reads for `kinds`, and the Secrets.
+    fn all(kinds: &[Installed]) -> Vec<Read> {
+        kinds
+            .iter()
+            .flat_map(|k| [Read::Databases(k.clone()), Read::InFlight(k.clone())])
+            .chain([Read::Secrets])
+            .collect()
+    }
 }
 
 /// What one [`Read`] gave.
@@ -86,16 +114,15 @@ enum Got {
 
 /// Lists every installed kind, what is in flight, and the Secrets; returns the rows sorted
 /// by namespace, kind and name, filtered by `--older-than`.
+///
+/// The reads of the kinds the last discovery on this cluster found start with discovery
+/// itself: when discovery confirms them (the same resources at the same versions), their
+/// answers count and the critical path is one round trip; a kind it finds anew is read
+/// then, and a read it does not confirm is dropped.
 pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
     let scope = (!plan.all_namespaces).then_some(ctx.namespace.as_str());
-    let kinds = installed(ctx).await?;
-    let mut reads: Vec<(usize, Read)> = Vec::new();
-    for (i, kind) in kinds.iter().enumerate() {
-        reads.push((i, Read::Databases(kind)));
-        reads.push((i, Read::InFlight(kind)));
-    }
-    reads.push((usize::MAX, Read::Secrets));
-    let got = concurrently(reads, CONCURRENCY, |(i, read)| async move {
+    let fetch = |read: Read| async move {
+        let key = read.key();
         let got = match read {
             Read::Databases(kind) => {
                 let mut dbs = Vec::new();
@@ -106,27 +133,57 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
                     None,
                     |d| dbs.push(d),
                 )
-                .await?;
-                Got::Databases(dbs)
+                .await
+                .map(|_| Got::Databases(dbs))
             }
-            Read::InFlight(kind) => {
-                Got::InFlight(backend::of(kind.engine).in_flight(ctx, kind, scope).await?)
-            }
-            Read::Secrets => Got::Secrets(read_secrets(ctx, scope).await?),
+            Read::InFlight(kind) => backend::of(kind.engine)
+                .in_flight(ctx, &kind, scope)
+                .await
+                .map(Got::InFlight),
+            Read::Secrets => read_secrets(ctx, scope).await.map(Got::Secrets),
         };
-        Ok::<_, Error>((i, got))
-    })
-    .await;
+        (key, got)
+    };
+    let early = Read::all(&remembered(ctx));
+    let (kinds, early) = futures::join!(
+        async {
+            let kinds = installed(ctx).await?;
+            remember(ctx, &kinds);
+            Ok::<_, Error>(kinds)
+        },
+        concurrently(early, CONCURRENCY, fetch)
+    );
+    let kinds = kinds?;
+    let mut done: HashMap<String, Result<Got>> = early.into_iter().collect();
+    let late: Vec<Read> = Read::all(&kinds)
+        .into_iter()
+        .filter(|r| !done.contains_key(&r.key()))
+        .collect();
+    done.extend(concurrently(late, CONCURRENCY, fetch).await);
 
-    let mut per_kind: Vec<(Vec<DbItem>, InFlightByDb)> =
-        kinds.iter().map(|_| Default::default()).collect();
+    let mut take = |read: Read| {
+        done.remove(&read.key()).unwrap_or_else(|| {
+            Err(Error::Unexpected(format!(
+                "list: no answer for {}",
+                read.key()
+            )))
+        })
+    };
     let mut secrets = HashMap::new();
-    for g in got {
-        match g? {
-            (i, Got::Databases(dbs)) => per_kind[i].0 = dbs,
-            (i, Got::InFlight(f)) => per_kind[i].1 = f,
-            (_, Got::Secrets(s)) => secrets = s,
-        }
+    if let Got::Secrets(s) = take(Read::Secrets)? {
+        secrets = s;
+    }
+    let mut per_kind: Vec<(Vec<DbItem>, InFlightByDb)> = Vec::new();
+    for kind in &kinds {
+        let dbs = match take(Read::Databases(kind.clone()))? {
+            Got::Databases(d) => d,
+            _ => Vec::new(),
+        };
+        let flight = match take(Read::InFlight(kind.clone()))? {
+            Got::InFlight(f) => f,
+            _ => HashMap::new(),
+        };
+        per_kind.push((dbs, flight));
     }
     let now = jiff::Timestamp::now();
     let mut rows: Vec<CredentialRow> = kinds

@@ -125,10 +125,12 @@ impl Env {
     /// behaviour, and faster than spawning it.
     pub fn run(&self, args: &[&str], stdin: &str, terminal: bool) -> Out {
         let kubeconfig = self.kubeconfig().to_string_lossy().into_owned();
+        let cache = self.cache_dir().to_string_lossy().into_owned();
         let argv = ["kubectl-rotate"]
             .into_iter()
             .chain(args.iter().copied())
-            .chain(["--kubeconfig", kubeconfig.as_str()]);
+            .chain(["--kubeconfig", kubeconfig.as_str()])
+            .chain(["--cache-dir", cache.as_str()]);
         // NB: stderr and the `-v` log are one buffer, as they are one stream in a process.
         let (mut out, err) = (Vec::new(), Shared::default());
         let code = match kubectl_rotate::cli::Cli::try_parse_from(argv) {
@@ -169,6 +171,15 @@ impl Env {
         out
     }
 
+    /// Where the plugin keeps its discovery cache in this test: beside the sandbox's
+    /// kubeconfig, gone with it (never the user's ~/.kube/cache).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.kubeconfig()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("cache")
+    }
+
     /// The command `rotate` runs, for tests that need to drive the process themselves.
     pub fn rotate_command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
@@ -176,6 +187,7 @@ impl Env {
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .env_remove("KUBECONFIG")
+            .env("KUBECACHEDIR", self.cache_dir())
             .stdin(Stdio::null());
         c
     }
@@ -222,6 +234,7 @@ impl Env {
             .args(args)
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
+            .env("KUBECACHEDIR", self.cache_dir())
             .stdin(Stdio::null())
             .output()
             .expect("run kubectl");
