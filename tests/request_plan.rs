@@ -1,7 +1,8 @@
 //! The request plan of each verb, counted on the sandbox: how many requests, and how many
 //! round trips one after another (the critical path, from the sandbox's request
-//! timeline). Counts, not times: a 40 ms round trip on every request only makes requests
-//! that overlap in time tell apart reliably.
+//! timeline). Counts, not times: a 100 ms round trip on every request only makes
+//! requests that overlap in time tell apart reliably, and the tests run one at a time so
+//! that a busy machine delays no request by as much.
 
 mod cli_support;
 
@@ -9,14 +10,19 @@ use std::time::Duration;
 
 use cli_support::Env;
 
-fn remote() -> Env {
-    Env::with(rotate_sandbox::Options {
+/// One test at a time (see the module's note).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn remote() -> (std::sync::MutexGuard<'static, ()>, Env) {
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::with(rotate_sandbox::Options {
         latency: rotate_sandbox::Latency {
-            round_trip: Duration::from_millis(40),
+            round_trip: Duration::from_millis(100),
             per_kib: Duration::ZERO,
         },
         ..rotate_sandbox::Options::demo()
-    })
+    });
+    (guard, env)
 }
 
 /// Runs a command after resetting the counts; returns (requests, critical path, the
@@ -40,7 +46,7 @@ fn measure(env: &Env, args: &[&str]) -> (usize, u32, Option<u32>) {
 
 #[test]
 fn list_all_namespaces_is_discovery_then_one_round_of_lists() {
-    let env = remote();
+    let (_one, env) = remote();
     let (n, depth, _) = measure(&env, &["list", "-A"]);
     let timeline = env.sb.faults().timeline();
     let gets = |p: &str| timeline.iter().filter(|e| e.1 == p).count();
@@ -74,7 +80,7 @@ fn list_all_namespaces_is_discovery_then_one_round_of_lists() {
 
 #[test]
 fn a_stale_discovery_cache_costs_a_round_trip_and_loses_nothing() {
-    let env = remote();
+    let (_one, env) = remote();
     let want = env.run(&["list", "-A", "-o", "name"], "", false);
     assert_eq!(want.code, 0, "{want:#?}");
     // The cache says Postgres is served at a version the cluster does not serve, and
@@ -102,7 +108,7 @@ fn a_stale_discovery_cache_costs_a_round_trip_and_loses_nothing() {
 
 #[test]
 fn auth_wait_is_at_most_four_round_trips_before_the_watch_and_three_once_the_lease_exists() {
-    let env = remote();
+    let (_one, env) = remote();
     for (round, most) in [(1, 4), (2, 3)] {
         // NB: a request's name derives from the auth Secret's last update, in seconds; a
         // rotation in the same second as the last one's end collides with its name and
@@ -125,11 +131,17 @@ fn auth_wait_is_at_most_four_round_trips_before_the_watch_and_three_once_the_lea
     }
     let (_, depth, _) = measure(&env, &["auth", "sqlmi/sqlmi-demo", "--wait"]);
     assert!(depth <= 3, "Arc: {depth} round trips before the watch");
+    // A rollback reads the auth Secret under the lock (its previous credential must be the
+    // latest), then writes the rollback Secret, then the request: two more.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, depth, _) = measure(&env, &["rollback", "pg/pg-demo", "--wait"]);
+    eprintln!("rollback: {depth} round trips before the watch");
+    assert!(depth <= 5, "rollback: {depth} round trips before the watch");
 }
 
 #[test]
 fn prev_and_status_are_at_most_three_round_trips() {
-    let env = remote();
+    let (_one, env) = remote();
     for args in [
         &["prev", "pg/pg-demo"][..],
         &["status", "pg/pg-demo"],

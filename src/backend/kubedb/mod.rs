@@ -40,7 +40,7 @@ use crate::engines::{OpsSpec, KUBEDB_OPS_GROUP};
 use crate::error::{Error, Result};
 use crate::model::ops::{is_terminal, OpsItem};
 use crate::model::{DbItem, MANAGER};
-use crate::plan::Plan;
+use crate::plan::{NewCredential, Plan};
 use crate::report::{object_name, Action, Outcome, Progress, ProgressEvent, RequestRef, Rotation};
 
 /// The KubeDB backend (see [`crate::backend::Backend`]).
@@ -95,9 +95,11 @@ async fn run_in(
         db_ar,
         ops_ar,
     };
-    // The auth Secret by the engine's default name, read with the rest; the database may
-    // name another (then it is read again in `write`). A failed read here is no answer.
+    // The auth Secret by the engine's default name, read with the rest, when a rotation
+    // uses it only to name its request (see `early_auth_read`); the database may name
+    // another (then it is read again in `write`). A failed read here is no answer.
     let default_auth = format!("{name}{}", engine.auth_suffix);
+    let read_early = early_auth_read(plan);
     let (db, claimed, snapshot, auth) = futures::join!(
         async {
             match db {
@@ -116,7 +118,12 @@ async fn run_in(
             }
         },
         session.ops_snapshot(&apis.ops_ar, ns),
-        get_secret_opt(&apis.secrets, ns, &default_auth),
+        async {
+            match read_early {
+                true => get_secret_opt(&apis.secrets, ns, &default_auth).await,
+                false => Ok(None),
+            }
+        },
     );
     let claimed = match (claimed?, &peeked, &db) {
         (None, Some(None), Ok(_)) => Some(lock::claim(ctx, ns, kind, name, None).await?),
@@ -277,6 +284,17 @@ enum Written {
     },
 }
 
+/// Whether the auth Secret may be read before the lock is held. A read sent with the
+/// claim can miss the last rotation's change to the Secret when that rotation ended just
+/// then, so it serves only where a stale copy is harmless: an operator-generated rotation
+/// uses it to name its request (a stale name collides with the finished request's and the
+/// next name is taken). A rollback takes the previous credential from it, and a supplied
+/// or generated one is compared with (or takes its user from) the current one: they read
+/// it under the lock.
+fn early_auth_read(plan: &Plan) -> bool {
+    plan.action == Action::Rotate && plan.credential == NewCredential::Operator && !plan.retry
+}
+
 /// Another command holds the database's lock (exit 3).
 fn busy_error(plan: &Plan, busy: &lock::Busy) -> Error {
     let (target, ns) = (&plan.target, plan.namespace.as_str());
@@ -372,7 +390,11 @@ async fn write(
     // NB: a KubeDB database always has an auth Secret name (spec or the engine's default).
     let auth_name = item.credential_secret(engine).unwrap_or_default();
     let auth = match read_auth {
-        Some(s) if s.metadata.name.as_deref() == Some(auth_name.as_str()) => s,
+        Some(s)
+            if early_auth_read(plan) && s.metadata.name.as_deref() == Some(auth_name.as_str()) =>
+        {
+            s
+        }
         _ => read_auth_secret(apis, plan, &auth_name).await?,
     };
     // What the request's name is derived from: these change whenever the credentials do.
