@@ -2,6 +2,7 @@
 //! of progress, hints and errors. Everything takes a writer so tests print into a `Vec<u8>`.
 
 pub mod inspect;
+pub mod jsonpath;
 pub mod table;
 pub mod verify;
 
