@@ -110,9 +110,117 @@ pub struct KubeArgs {
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Output options")]
 pub struct OutputArgs {
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
-    pub output: Format,
+    /// Output format. The templates (kubectl's syntax) apply to what -o json prints.
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_parser = OutputParser,
+        default_value = "table"
+    )]
+    pub output: Output,
+    /// Print tables (-o table, wide, custom-columns) without their header line.
+    #[arg(long, global = true)]
+    pub no_headers: bool,
+}
+
+/// What `-o` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// One of the built-in formats.
+    Format(Format),
+    /// `jsonpath=TEMPLATE`: the template's text for the `-o json` document.
+    JsonPath(String),
+    /// `jsonpath-as-json=TEMPLATE`: the template's matches as a JSON list.
+    JsonPathAsJson(String),
+    /// `custom-columns=HEADER:PATH,...`: a table of those columns.
+    CustomColumns(String),
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::Format(Format::Table)
+    }
+}
+
+impl Output {
+    /// The format the verb prints in: JSON under a template, which is applied to it.
+    pub fn format(&self) -> Format {
+        match self {
+            Output::Format(f) => *f,
+            _ => Format::Json,
+        }
+    }
+}
+
+/// The values `-o` takes, as kubectl names them.
+const OUTPUT_FORMATS: &str = "custom-columns,json,jsonpath,jsonpath-as-json,name,table,wide,yaml";
+
+/// `-o`'s parser: the built-in formats, and the template formats with their `=ARGUMENT`.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputParser;
+
+impl clap::builder::TypedValueParser for OutputParser {
+    type Value = Output;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Output, clap::Error> {
+        let fail = |why: String| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{why}\n")).with_cmd(cmd)
+        };
+        let v = value
+            .to_str()
+            .ok_or_else(|| fail("the output format is not UTF-8".into()))?;
+        let (name, arg) = match v.split_once('=') {
+            Some((n, a)) => (n, Some(a)),
+            None => (v, None),
+        };
+        match (name, arg) {
+            ("jsonpath" | "jsonpath-as-json" | "custom-columns", None | Some("")) => Err(fail(
+                format!("{name} format specified but no {name} template given (-o {name}=...)"),
+            )),
+            ("jsonpath", Some(t)) => Ok(Output::JsonPath(t.into())),
+            ("jsonpath-as-json", Some(t)) => Ok(Output::JsonPathAsJson(t.into())),
+            ("custom-columns", Some(s)) => Ok(Output::CustomColumns(s.into())),
+            (n, None) => Format::from_str(n, false)
+                .map(Output::Format)
+                .map_err(|_| unknown(v)),
+            _ => Err(unknown(v)),
+        }
+        .map_err(|e| e.with_cmd(cmd))
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let named = Format::value_variants()
+            .iter()
+            .filter_map(ValueEnum::to_possible_value);
+        let templates = [
+            ("jsonpath=TEMPLATE", "kubectl's JSONPath template, as text"),
+            (
+                "jsonpath-as-json=TEMPLATE",
+                "the template's matches, as a JSON list",
+            ),
+            ("custom-columns=SPEC", "HEADER:PATH,... as a table"),
+        ]
+        .map(|(v, h)| clap::builder::PossibleValue::new(v).help(h));
+        Some(Box::new(named.chain(templates)))
+    }
+}
+
+/// kubectl's refusal of an unknown `-o`.
+fn unknown(v: &str) -> clap::Error {
+    clap::Error::raw(
+        clap::error::ErrorKind::InvalidValue,
+        format!(
+            "unable to match a printer suitable for the output format \"{v}\", allowed formats are: {OUTPUT_FORMATS}\n"
+        ),
+    )
 }
 
 /// `-o` values.
@@ -562,7 +670,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.kube.namespace.as_deref(), Some("demo"));
         assert_eq!(cli.kube.context.as_deref(), Some("c"));
-        assert_eq!(cli.output.output, Format::Json);
+        assert_eq!(cli.output.output, Output::Format(Format::Json));
         let Command::Auth(a) = cli.command else {
             panic!()
         };

@@ -73,55 +73,78 @@ pub struct Io<'a> {
 /// Runs a parsed command line: every verb is planned (bad input stops here, before the
 /// kubeconfig is read), run against the cluster, and printed by `output/`.
 pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
-    let format = cli.output.output;
+    let style = output::Style::of(&cli.output);
+    let Some(reshape) = output::template::Reshape::of(&cli.output.output)? else {
+        return run_verb(&cli, style, io).await;
+    };
+    // NB: a template format reshapes what `-o json` prints; printed also when the verb
+    // then fails (`list --older-than` exits 1 after its list).
+    let mut json = Vec::new();
+    let result = {
+        let mut inner = Io {
+            out: &mut json,
+            err: &mut *io.err,
+            stdin: &mut *io.stdin,
+            stdin_is_terminal: io.stdin_is_terminal,
+            log: io.log.clone(),
+        };
+        run_verb(&cli, style, &mut inner).await
+    };
+    reshape.print(&json, style.no_headers, io.out)?;
+    io.out.flush()?;
+    result
+}
+
+/// Runs one verb, printing in `style`.
+async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()> {
     match &cli.command {
         Command::Auth(a) => {
             let plan = cmd::auth::plan(a, &mut *io.stdin, io.stdin_is_terminal)?;
-            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let after = cmd::verify::after_plan(cli, &plan)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
-            let mut ui = console(format, io);
+            let mut ui = console(style, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Rollback(a) => {
             let plan = cmd::rollback::plan(a)?;
-            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let after = cmd::verify::after_plan(cli, &plan)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
-            let mut ui = console(format, io);
+            let mut ui = console(style, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Retry(a) => {
             let plan = cmd::retry::plan(a)?;
-            let after = cmd::verify::after_plan(&cli, &plan)?;
+            let after = cmd::verify::after_plan(cli, &plan)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
-            let mut ui = console(format, io);
+            let mut ui = console(style, io);
             cmd::change::run(&ctx, &plan, &ctx.namespace, after.as_ref(), &mut ui).await
         }
         Command::Prev(a) => {
             let target = cmd::prev::plan(a)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::prev::run(&ctx, &target).await?;
-            output::inspect::prev(&report, format, a.reveal, io.out, io.err)?;
+            output::inspect::prev(&report, style, a.reveal, io.out, io.err)?;
             Ok(io.out.flush()?)
         }
         Command::Status(a) => {
             let target = cmd::status::plan(a)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::status::run(&ctx, &target).await?;
-            output::inspect::status(&report, format, io.out)?;
+            output::inspect::status(&report, style, io.out)?;
             Ok(io.out.flush()?)
         }
         Command::History(a) => {
             let target = cmd::history::plan(a)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report = cmd::history::run(&ctx, &target).await?;
-            output::inspect::history(&report, format, io.out, io.err)?;
+            output::inspect::history(&report, style, io.out, io.err)?;
             Ok(io.out.flush()?)
         }
         Command::List(a) => {
             let plan = cmd::list::plan(a)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let rows = cmd::list::run(&ctx, &plan).await?;
-            output::inspect::list(&rows, &plan, format, io.out, io.err)?;
+            output::inspect::list(&rows, &plan, style, io.out, io.err)?;
             io.out.flush()?;
             cmd::list::verdict(&rows, &plan)
         }
@@ -130,7 +153,7 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
             let report =
                 cmd::verify::run(&ctx, &plan, &mut WriterProgress::new(&mut *io.err)).await?;
-            output::verify::report(&report, format, io.out, io.err)?;
+            output::verify::report(&report, style, io.out, io.err)?;
             io.out.flush()?;
             report.verdict()?;
             output::verify::summary(&report, io.err)
@@ -139,12 +162,12 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
 }
 
 /// The console of a change verb: it may ask on stdin only when that is a terminal.
-fn console<'a>(format: cli::Format, io: &'a mut Io<'_>) -> Console<'a> {
+fn console<'a>(style: output::Style, io: &'a mut Io<'_>) -> Console<'a> {
     let stdin: Option<&'a mut (dyn BufRead + Send)> = match io.stdin_is_terminal {
         true => Some(&mut *io.stdin),
         false => None,
     };
-    Console::new(format, &mut *io.out, &mut *io.err, stdin)
+    Console::new(style, &mut *io.out, &mut *io.err, stdin)
 }
 
 /// Runs a parsed command line and returns its exit code, an error printed the way kubectl

@@ -63,8 +63,8 @@ fn list_shows_every_database_of_the_namespace_and_all_namespaces_with_a_flag() {
         .iter()
         .map(|i| {
             (
-                i["namespace"].as_str().unwrap(),
-                i["name"].as_str().unwrap(),
+                i["metadata"]["namespace"].as_str().unwrap(),
+                i["metadata"]["name"].as_str().unwrap(),
             )
         })
         .collect();
@@ -80,7 +80,15 @@ fn list_shows_every_database_of_the_namespace_and_all_namespaces_with_a_flag() {
         ]
     );
     assert_eq!(all["items"][5]["targetKind"], "MySQL");
-    assert_eq!(all["items"][5]["prevKept"], "no");
+    assert_eq!(all["items"][5]["prevKept"], false);
+    for i in all["items"].as_array().unwrap() {
+        assert_eq!(i["apiVersion"], "rotate.kubectl.dev/v1alpha1", "{i}");
+        assert_eq!(i["kind"], "Credential", "{i}");
+        assert!(
+            i.get("name").is_none() && i.get("namespace").is_none(),
+            "{i}"
+        );
+    }
 
     let sel = env.rotate(&["list", "-A", "-l", "team=a", "-o", "name"]);
     assert_eq!(sel.expect(0).stdout, "mysql.kubedb.com/orders\n");
@@ -96,9 +104,9 @@ fn list_says_when_a_previous_credential_is_kept_after_a_rotation() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"] == "pg-demo")
+        .find(|i| i["metadata"]["name"] == "pg-demo")
         .unwrap();
-    assert_eq!(pg["prevKept"], "yes");
+    assert_eq!(pg["prevKept"], true);
     assert!(pg["passwordAgeSeconds"].as_i64().unwrap() < 60);
     env.assert_no_password_printed();
 }

@@ -7,8 +7,8 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use super::table::{self, NONE};
-use super::{to_json, to_yaml};
+use super::table::NONE;
+use super::{to_json, to_yaml, Style};
 use crate::cli::Format;
 use crate::cmd::list::ListPlan;
 use crate::creds::{Password, REDACTED};
@@ -17,7 +17,7 @@ use crate::engines::KUBEDB_OPS_GROUP;
 use crate::error::{Error, Result};
 use crate::model::ago;
 use crate::report::{
-    object_name, CredentialRow, HistoryReport, PrevReport, StatusReport, API_VERSION,
+    object_name, CredentialRow, HistoryReport, PrevKept, PrevReport, StatusReport, API_VERSION,
 };
 
 /// What stderr says before `--reveal` prints values.
@@ -65,11 +65,12 @@ fn shown(p: Option<&Password>, reveal: bool) -> String {
 /// Prints `prev`.
 pub fn prev(
     r: &PrevReport,
-    format: Format,
+    style: Style,
     reveal: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let format = style.format;
     if reveal {
         writeln!(err, "{REVEAL_WARNING}")?;
     }
@@ -98,7 +99,7 @@ pub fn prev(
                     ]
                 })
                 .collect();
-            table::write(
+            style.table(
                 out,
                 &[
                     "ROLE",
@@ -175,7 +176,8 @@ pub fn prev(
 }
 
 /// Prints `status`.
-pub fn status(r: &StatusReport, format: Format, out: &mut dyn Write) -> Result<()> {
+pub fn status(r: &StatusReport, style: Style, out: &mut dyn Write) -> Result<()> {
+    let format = style.format;
     let now = jiff::Timestamp::now();
     match format {
         Format::Json | Format::Yaml => return emit(&to_value(r)?, format, out),
@@ -294,17 +296,18 @@ pub fn status(r: &StatusReport, format: Format, out: &mut dyn Write) -> Result<(
         )?;
         return Ok(());
     }
-    table::write(out, &["STEP", "STATUS", "SINCE", "MESSAGE"], &rows)?;
+    style.table(out, &["STEP", "STATUS", "SINCE", "MESSAGE"], &rows)?;
     Ok(())
 }
 
 /// Prints `history`.
 pub fn history(
     r: &HistoryReport,
-    format: Format,
+    style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let format = style.format;
     for w in &r.warnings {
         writeln!(err, "Warning: {w}")?;
     }
@@ -357,7 +360,7 @@ pub fn history(
                 row
             })
             .collect();
-        table::write(out, &headers, &rows)?;
+        style.table(out, &headers, &rows)?;
     } else {
         let mut headers = vec!["ACTION", "GENERATION", "USER", "TIME"];
         if wide {
@@ -380,22 +383,51 @@ pub fn history(
                 row
             })
             .collect();
-        table::write(out, &headers, &rows)?;
+        style.table(out, &headers, &rows)?;
     }
     Ok(())
+}
+
+/// One `list` item as a Kubernetes-style object: apiVersion, kind `Credential`, metadata
+/// with the database's name and namespace (moved there from the top level), the other
+/// fields as they were, and `prevKept` a boolean (`null` when the Secret could not be read).
+fn list_item(r: &CredentialRow) -> Result<Value> {
+    let mut v = to_value(r)?;
+    let fields = v
+        .as_object_mut()
+        .ok_or_else(|| Error::Unexpected("a list row is not an object".into()))?;
+    fields.remove("name");
+    fields.remove("namespace");
+    let prev_kept = match r.prev_kept {
+        PrevKept::Yes => json!(true),
+        PrevKept::No | PrevKept::NotKept => json!(false),
+        PrevKept::Unknown => Value::Null,
+    };
+    fields.insert("prevKept".into(), prev_kept);
+    let mut item = json!({
+        "apiVersion": API_VERSION,
+        "kind": "Credential",
+        "metadata": {"name": r.name, "namespace": r.namespace},
+    });
+    if let Some(obj) = item.as_object_mut() {
+        obj.extend(std::mem::take(fields));
+    }
+    Ok(item)
 }
 
 /// Prints `list`.
 pub fn list(
     rows: &[CredentialRow],
     plan: &ListPlan,
-    format: Format,
+    style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let format = style.format;
     match format {
         Format::Json | Format::Yaml => {
-            let v = json!({"apiVersion": API_VERSION, "kind": "CredentialList", "items": to_value(&rows)?});
+            let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
+            let v = json!({"apiVersion": API_VERSION, "kind": "CredentialList", "items": items});
             return emit(&v, format, out);
         }
         Format::Name => {
@@ -469,14 +501,14 @@ pub fn list(
             row
         })
         .collect();
-    table::write(out, &headers, &body)?;
+    style.table(out, &headers, &body)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{CredentialView, InFlight, PrevKept, Role};
+    use crate::report::{CredentialView, InFlight, Role};
 
     fn prev_report() -> PrevReport {
         let c = |role, pw: &str, keys: &[&str]| CredentialView {
@@ -507,7 +539,7 @@ mod tests {
 
     fn render_prev(format: Format, reveal: bool) -> (String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        prev(&prev_report(), format, reveal, &mut out, &mut err).unwrap();
+        prev(&prev_report(), format.into(), reveal, &mut out, &mut err).unwrap();
         (
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
@@ -571,12 +603,12 @@ mod tests {
             selector: None,
             older_than: None,
         };
-        let render = |all, f| {
+        let render = |all, f: Format| {
             let (mut out, mut err) = (Vec::new(), Vec::new());
             list(
                 std::slice::from_ref(&row),
                 &plan(all),
-                f,
+                f.into(),
                 &mut out,
                 &mut err,
             )

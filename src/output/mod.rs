@@ -2,7 +2,9 @@
 //! of progress, hints and errors. Everything takes a writer so tests print into a `Vec<u8>`.
 
 pub mod inspect;
+pub mod jsonpath;
 pub mod table;
+pub mod template;
 pub mod verify;
 
 use std::io::{BufRead, Write};
@@ -13,6 +15,39 @@ use crate::duration::human;
 use crate::error::{Error, Result};
 use crate::report::{object_name, Outcome, Progress, ProgressEvent, Rotation};
 use crate::verify::VerifyReport;
+
+/// How results print: `-o`'s format, and whether tables keep their header line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// The format the verb prints in (JSON under a template format).
+    pub format: Format,
+    /// `--no-headers`.
+    pub no_headers: bool,
+}
+
+impl From<Format> for Style {
+    fn from(format: Format) -> Style {
+        Style {
+            format,
+            no_headers: false,
+        }
+    }
+}
+
+impl Style {
+    /// The style of the output flags.
+    pub fn of(args: &crate::cli::OutputArgs) -> Style {
+        Style {
+            format: args.output.format(),
+            no_headers: args.no_headers,
+        }
+    }
+
+    /// Writes a kubectl table, without its header line under `--no-headers`.
+    pub fn table(self, out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
+        Ok(table::write_with(out, headers, rows, !self.no_headers)?)
+    }
+}
 
 /// The `-o name` form of a rotation: the ops request if there is one, else the target.
 pub fn rotation_name(r: &Rotation) -> String {
@@ -26,13 +61,14 @@ pub fn rotation_name(r: &Rotation) -> String {
 /// with it (follow hints, dry-run notes) to `err` (stderr).
 pub fn print_outcome(
     outcome: &Outcome,
-    format: Format,
+    style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let format = style.format;
     match outcome {
         Outcome::Done { rotation, follow } => {
-            print_rotations(std::slice::from_ref(rotation), format, out)?;
+            print_rotations(std::slice::from_ref(rotation), style, out)?;
             if rotation.dry_run == DryRun::Server {
                 writeln!(
                     err,
@@ -69,7 +105,7 @@ pub fn print_outcome(
                     print_documents(&report.documents, format, out)?
                 }
                 _ if report.rows.is_empty() => {}
-                _ => print_rotations(&report.rows, format, out)?,
+                _ => print_rotations(&report.rows, style, out)?,
             }
             let server_dry_run = report.rows.iter().any(|r| r.dry_run == DryRun::Server);
             if server_dry_run && report.failed.len() < report.rows.len() {
@@ -108,7 +144,8 @@ fn print_documents(
 }
 
 /// Prints rotations as a table, JSON, YAML or names.
-pub fn print_rotations(rows: &[Rotation], format: Format, out: &mut dyn Write) -> Result<()> {
+pub fn print_rotations(rows: &[Rotation], style: Style, out: &mut dyn Write) -> Result<()> {
+    let format = style.format;
     match format {
         Format::Table | Format::Wide => {
             let wide = format == Format::Wide;
@@ -148,7 +185,7 @@ pub fn print_rotations(rows: &[Rotation], format: Format, out: &mut dyn Write) -
                     row
                 })
                 .collect::<Vec<_>>();
-            table::write(out, &headers, &body)?;
+            style.table(out, &headers, &body)?;
         }
         Format::Json => {
             let v = match rows {
@@ -267,7 +304,7 @@ impl<W: Write + Send> Progress for WriterProgress<W> {
 /// The streams of one command: results to `out`, progress, notes and questions to `err`,
 /// answers from `stdin` when it is a terminal. What a verb talks to (`cmd::Ui`).
 pub struct Console<'a> {
-    format: Format,
+    style: Style,
     out: &'a mut (dyn Write + Send),
     progress: WriterProgress<&'a mut (dyn Write + Send)>,
     stdin: Option<&'a mut (dyn BufRead + Send)>,
@@ -278,13 +315,13 @@ pub struct Console<'a> {
 impl<'a> Console<'a> {
     /// A console in `format`; `stdin` only when it is a terminal someone can answer on.
     pub fn new(
-        format: Format,
+        style: Style,
         out: &'a mut (dyn Write + Send),
         err: &'a mut (dyn Write + Send),
         stdin: Option<&'a mut (dyn BufRead + Send)>,
     ) -> Console<'a> {
         Console {
-            format,
+            style,
             out,
             progress: WriterProgress::new(err),
             stdin,
@@ -296,7 +333,7 @@ impl<'a> Console<'a> {
     /// document separator, a second JSON document; nothing with `-o name`.
     fn separate(&mut self) -> Result<()> {
         if self.printed > 0 {
-            match self.format {
+            match self.style.format {
                 Format::Name => {}
                 Format::Yaml => writeln!(self.out, "---")?,
                 _ => writeln!(self.out)?,
@@ -322,23 +359,23 @@ impl Progress for Console<'_> {
 impl Ui for Console<'_> {
     fn outcome(&mut self, outcome: &Outcome) -> Result<()> {
         // NB: a rollback after a verification is set apart as a table, not as a document.
-        if self.printed > 0 && matches!(self.format, Format::Table | Format::Wide) {
+        if self.printed > 0 && matches!(self.style.format, Format::Table | Format::Wide) {
             writeln!(self.out)?;
         }
         self.printed += 1;
-        print_outcome(outcome, self.format, self.out, &mut self.progress.w)?;
+        print_outcome(outcome, self.style, self.out, &mut self.progress.w)?;
         self.out.flush()?;
         Ok(())
     }
 
     fn verification(&mut self, report: &VerifyReport) -> Result<()> {
         self.separate()?;
-        if self.format == Format::Name {
+        if self.style.format == Format::Name {
             for n in &report.notes {
                 writeln!(self.progress.w, "note: {n}")?;
             }
         } else {
-            verify::report(report, self.format, self.out, &mut self.progress.w)?;
+            verify::report(report, self.style, self.out, &mut self.progress.w)?;
         }
         self.out.flush()?;
         Ok(())
@@ -393,7 +430,7 @@ mod tests {
 
     fn render(rows: &[Rotation], f: Format) -> String {
         let mut out = Vec::new();
-        print_rotations(rows, f, &mut out).unwrap();
+        print_rotations(rows, f.into(), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -493,7 +530,7 @@ mod tests {
             requests: vec!["POST postgresopsrequests.ops.kubedb.com demo/x".into()],
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        print_outcome(&outcome, Format::Json, &mut out, &mut err).unwrap();
+        print_outcome(&outcome, Format::Json.into(), &mut out, &mut err).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["kind"], "PostgresOpsRequest");
         assert!(String::from_utf8(err).unwrap().contains("nothing was sent"));

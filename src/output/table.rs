@@ -27,12 +27,26 @@ pub fn printable(s: &str) -> String {
 
 /// Writes `headers` and `rows` as a kubectl table.
 pub fn write(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    write_with(out, headers, rows, true)
+}
+
+/// Writes a kubectl table, its header line only when `show_headers` (`--no-headers`
+/// drops it; the columns are then as wide as their cells, as kubectl's are).
+pub fn write_with(
+    out: &mut dyn Write,
+    headers: &[&str],
+    rows: &[Vec<String>],
+    show_headers: bool,
+) -> io::Result<()> {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| r.iter().map(|c| printable(c)).collect())
         .collect();
     let rows = rows.as_slice();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = headers
+        .iter()
+        .map(|h| if show_headers { h.chars().count() } else { 0 })
+        .collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
@@ -41,7 +55,8 @@ pub fn write(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io:
         }
     }
     let header_row: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    for row in std::iter::once(&header_row).chain(rows) {
+    let header_row = show_headers.then_some(&header_row);
+    for row in header_row.into_iter().chain(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             line.push_str(cell);

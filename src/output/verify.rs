@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::table::{self, NONE};
-use super::{to_json, to_yaml};
+use super::table::NONE;
+use super::{to_json, to_yaml, Style};
 use crate::cli::Format;
 use crate::error::{Error, Result};
 use crate::verify::VerifyReport;
@@ -24,10 +24,11 @@ pub fn latency(ms: u64) -> String {
 /// Prints a verification report to `out` and its notes to `err`.
 pub fn report(
     r: &VerifyReport,
-    format: Format,
+    style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
+    let format = style.format;
     match format {
         Format::Table | Format::Wide => {
             let wide = format == Format::Wide;
@@ -61,7 +62,7 @@ pub fn report(
                     row
                 })
                 .collect();
-            table::write(out, &headers, &rows)?;
+            style.table(out, &headers, &rows)?;
         }
         Format::Json => writeln!(out, "{}", to_json(&value(r)?)?)?,
         Format::Yaml => write!(out, "{}", to_yaml(&value(r)?)?)?,
@@ -129,7 +130,7 @@ mod tests {
 
     fn printed(format: Format) -> String {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        report(&sample(), format, &mut out, &mut err).unwrap();
+        report(&sample(), format.into(), &mut out, &mut err).unwrap();
         String::from_utf8(out).unwrap()
     }
 
