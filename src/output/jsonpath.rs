@@ -167,7 +167,14 @@ fn render_nodes(nodes: &[Node], root: &Value, cur: &Value, out: &mut String) {
         match n {
             Node::Text(t) => out.push_str(t),
             Node::Path(p) => {
-                let texts: Vec<String> = p.eval(root, cur).into_iter().map(text).collect();
+                // NB: what the document holds came from the cluster: made printable as table
+                // cells are, so a name cannot drive the terminal. The template's own text
+                // (its "\n" and "\t" too) is printed as written.
+                let texts: Vec<String> = p
+                    .eval(root, cur)
+                    .into_iter()
+                    .map(|v| super::table::printable(&text(v)))
+                    .collect();
                 out.push_str(&texts.join(" "));
             }
             Node::Range(p, body) => {
@@ -796,5 +803,12 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn values_from_the_document_cannot_drive_the_terminal() {
+        let doc = serde_json::json!({"name": "a\u{1b}]0;owned\u{7}b", "msg": "two\nlines"});
+        let t = Template::parse(r#"{.name}{"\n"}{.msg}"#).unwrap();
+        assert_eq!(t.render(&doc), "a\\u{1b}]0;owned\\u{7}b\ntwo lines");
     }
 }
