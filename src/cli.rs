@@ -368,6 +368,14 @@ pub enum Command {
   kubectl rotate verify md/md-demo -n demo --address 127.0.0.1:3306 -o wide
   kubectl rotate auth pg/pg-demo -n demo --wait --verify --rollback-on-failure")]
     Verify(VerifyArgs),
+
+    /// Print the plugin's version, git commit, build date (the commit's) and target.
+    ///
+    /// Needs no cluster. -o json|yaml prints a Version object.
+    #[command(after_help = "Examples:
+  kubectl rotate version
+  kubectl rotate version -o json")]
+    Version,
 }
 
 /// `kubectl rotate verify` arguments.

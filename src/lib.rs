@@ -148,6 +148,10 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             io.out.flush()?;
             cmd::list::verdict(&rows, &plan)
         }
+        Command::Version => {
+            output::version::print(style, io.out)?;
+            Ok(io.out.flush()?)
+        }
         Command::Verify(a) => {
             let plan = cmd::verify::plan(a, cli.kube.verbosity)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;

@@ -162,3 +162,54 @@ fn the_builtin_formats_still_parse() {
         list_demo(&env, &["-o", f]).expect(0);
     }
 }
+
+#[test]
+fn version_says_what_was_built_needs_no_cluster_and_prints_every_format() {
+    // A kubeconfig that does not exist: version must not read it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-rotate"))
+        .args([
+            "version",
+            "-o",
+            "json",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "Version");
+    assert_eq!(v["metadata"]["name"], "kubectl-rotate");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(
+            v["gitCommit"],
+            head.as_str(),
+            "the commit it was built from"
+        );
+    }
+    assert!(v["target"].as_str().is_some_and(|t| t.contains('-')), "{v}");
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-rotate"))
+        .args(["version"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with(&format!("Version: {}\n", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let path = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-rotate"))
+        .args(["version", "-o", "jsonpath={.version}"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&path.stdout),
+        env!("CARGO_PKG_VERSION")
+    );
+}

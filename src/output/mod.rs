@@ -6,6 +6,7 @@ pub mod jsonpath;
 pub mod table;
 pub mod template;
 pub mod verify;
+pub mod version;
 
 use std::io::{BufRead, Write};
 
