@@ -376,6 +376,45 @@ pub enum Command {
   kubectl rotate version
   kubectl rotate version -o json")]
     Version,
+
+    /// Print shell completion: `kubectl` prints the kubectl_complete-rotate helper that
+    /// kubectl 1.26+ runs to complete `kubectl rotate ...`.
+    ///
+    /// Save it as an executable named kubectl_complete-rotate on PATH (next to
+    /// kubectl-rotate). It completes verbs, flags, TYPEs and the names of the databases
+    /// of a TYPE, read from the cluster.
+    #[command(after_help = "Examples:
+  kubectl rotate completion kubectl > ~/.krew/bin/kubectl_complete-rotate
+  chmod +x ~/.krew/bin/kubectl_complete-rotate")]
+    Completion(CompletionArgs),
+
+    /// What kubectl_complete-rotate asks: candidates for WORDS, one a line, then Cobra's
+    /// `:DIRECTIVE`.
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
+}
+
+/// `kubectl rotate completion` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct CompletionArgs {
+    /// The shell: `kubectl` (the helper kubectl 1.26+ runs for plugins).
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// Which completion to print.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionShell {
+    /// The kubectl_complete-rotate helper.
+    Kubectl,
+}
+
+/// `kubectl rotate __complete` arguments: the words after `rotate`, as typed.
+#[derive(Args, Debug, Clone)]
+pub struct CompleteArgs {
+    /// The words; the last is the one being completed (may be empty).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 /// `kubectl rotate verify` arguments.

@@ -148,6 +148,18 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             io.out.flush()?;
             cmd::list::verdict(&rows, &plan)
         }
+        Command::Completion(a) => {
+            match a.shell {
+                cli::CompletionShell::Kubectl => {
+                    write!(io.out, "{}", cmd::complete::KUBECTL_HELPER)?
+                }
+            }
+            Ok(io.out.flush()?)
+        }
+        Command::Complete(a) => {
+            cmd::complete::run(&a.words, &mut *io.out).await?;
+            Ok(io.out.flush()?)
+        }
         Command::Version => {
             output::version::print(style, io.out)?;
             Ok(io.out.flush()?)

@@ -143,3 +143,43 @@ fn help_through_kubectl_reads_kubectl_rotate() {
         out.stderr
     );
 }
+
+#[test]
+fn kubectl_completes_verbs_flags_types_and_the_clusters_names_through_the_helper() {
+    let env = Env::demo();
+    let (dir, path) = plugin_path();
+    // The helper, as `kubectl rotate completion kubectl` prints it, next to the plugin.
+    let helper = kubectl(&path, &["rotate", "completion", "kubectl"]);
+    helper.expect(0);
+    let file = dir.path().join("kubectl_complete-rotate");
+    std::fs::write(&file, &helper.stdout).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let complete = |args: &[&str]| {
+        let o = Command::new(kubectl_path())
+            .arg("__complete")
+            .arg("rotate")
+            .args(args)
+            .env("PATH", &path)
+            .env("KUBECONFIG", env.kubeconfig())
+            .env("KUBECACHEDIR", env.cache_dir())
+            .output()
+            .expect("kubectl __complete");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let verbs = complete(&["au"]);
+    assert!(verbs.lines().any(|l| l.starts_with("auth")), "{verbs}");
+    assert!(
+        verbs.lines().last().is_some_and(|l| l.starts_with(':')),
+        "{verbs}"
+    );
+    let names = complete(&["auth", "ms/"]);
+    assert!(
+        names.lines().any(|l| l == "ms/mssql-demo"),
+        "the sandbox's MSSQLServer: {names}"
+    );
+    let types = complete(&["status", "p"]);
+    assert!(types.lines().any(|l| l == "pg/"), "{types}");
+    let flags = complete(&["auth", "--dry"]);
+    assert!(flags.lines().any(|l| l.starts_with("--dry-run")), "{flags}");
+}

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod bulk;
 pub mod change;
+pub mod complete;
 pub mod history;
 pub mod list;
 pub mod prev;

@@ -1,0 +1,216 @@
+//! Shell completion as kubectl 1.26+ asks a plugin for it: `kubectl __complete rotate ...`
+//! runs the `kubectl_complete-rotate` helper on PATH (printed by `kubectl rotate completion
+//! kubectl`), which runs `kubectl rotate __complete WORDS...`. The answer is Cobra's: one
+//! candidate a line (`candidate<TAB>description`), then `:DIRECTIVE`.
+//!
+//! Verbs and flags come from the command line's own definition; TYPEs from the engine
+//! table; names from the cluster (one LIST of the kind in the namespace the words name,
+//! else the context's). A cluster that cannot be read completes nothing, silently: a
+//! completion must never print an error into the user's command line.
+
+use clap::CommandFactory;
+
+use crate::api::discovery::{discover, Wanted};
+use crate::api::read::{collection_url, list_pages};
+use crate::cli::{Cli, KubeArgs};
+use crate::context::{Ctx, LogSink};
+use crate::engines::{find, ENGINES};
+use crate::model::DbItem;
+
+/// Cobra's directives: no file names; no space after the candidate (a TYPE/ goes on).
+const NO_FILE: u32 = 4;
+const NO_SPACE: u32 = 2;
+
+/// The verbs that take TYPE/NAME.
+const TARGETED: &[&str] = &[
+    "auth", "rollback", "retry", "prev", "status", "history", "verify",
+];
+
+/// The kind whose names the last word is completing (`TYPE/...` after a verb that takes
+/// one), if any: the one thing completion reads from the cluster.
+pub fn kind_to_list(words: &[String]) -> Option<&'static str> {
+    let (partial, before) = words.split_last()?;
+    let verb = before.iter().find(|w| !w.starts_with('-'))?;
+    let (typ, _) = partial.split_once('/')?;
+    (TARGETED.contains(&verb.as_str()) && !partial.starts_with('-'))
+        .then(|| find(typ).map(|e| e.kind))
+        .flatten()
+}
+
+/// What to offer for `words` (the last is the word being typed), and the directive;
+/// `names` are the databases of [`kind_to_list`]'s kind.
+pub fn candidates(words: &[String], names: &[String]) -> (Vec<String>, u32) {
+    let (partial, before) = match words.split_last() {
+        Some((p, b)) => (p.as_str(), b),
+        None => ("", &[][..]),
+    };
+    let cli = Cli::command();
+    let verb = before.iter().find(|w| !w.starts_with('-'));
+    let Some(verb) = verb else {
+        let verbs = cli
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name().starts_with(partial))
+            .map(|c| with_about(c.get_name(), c.get_about()))
+            .collect();
+        return (verbs, NO_FILE);
+    };
+    let Some(sub) = cli.find_subcommand(verb.as_str()) else {
+        return (Vec::new(), NO_FILE);
+    };
+    if partial.starts_with('-') {
+        let flags = sub
+            .get_arguments()
+            .chain(cli.get_arguments())
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| (format!("--{l}"), a.get_help())))
+            .filter(|(f, _)| f.starts_with(partial))
+            .map(|(f, help)| with_about(&f, help))
+            .collect();
+        return (flags, NO_FILE);
+    }
+    if !TARGETED.contains(&verb.as_str()) {
+        return (Vec::new(), NO_FILE);
+    }
+    match partial.split_once('/') {
+        Some((typ, prefix)) => {
+            let found = names
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .map(|n| format!("{typ}/{n}"))
+                .collect();
+            (found, NO_FILE)
+        }
+        None => {
+            let types = ENGINES
+                .iter()
+                .map(|e| e.short())
+                .filter(|t| t.starts_with(partial))
+                .map(|t| format!("{t}/"))
+                .collect();
+            (types, NO_FILE | NO_SPACE)
+        }
+    }
+}
+
+fn with_about(name: &str, about: Option<&clap::builder::StyledStr>) -> String {
+    match about {
+        Some(a) => format!(
+            "{name}\t{}",
+            a.to_string().lines().next().unwrap_or_default()
+        ),
+        None => name.to_string(),
+    }
+}
+
+/// The cluster flags among `words` (`--kubeconfig`, `--context`, `-n`), as the command
+/// being completed would use them.
+fn kube_args(words: &[String]) -> KubeArgs {
+    let mut args = KubeArgs::default();
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (w.as_str(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.peek().map(|v| v.to_string()));
+        match flag {
+            "--kubeconfig" => args.kubeconfig = value().map(Into::into),
+            "--context" => args.context = value(),
+            "-n" | "--namespace" => args.namespace = value(),
+            _ => {}
+        }
+    }
+    args
+}
+
+/// The names of the databases of `kind` where the words say: one LIST, names only.
+async fn names(words: &[String], kind: &str) -> Vec<String> {
+    let Some(engine) = ENGINES.iter().find(|e| e.kind == kind) else {
+        return Vec::new();
+    };
+    let sink: LogSink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
+    let Ok(ctx) = Ctx::connect(&kube_args(words), &sink).await else {
+        return Vec::new();
+    };
+    let Ok(ars) = discover(&ctx, &[Wanted::engine(engine)]).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let url = collection_url(&ars[0], Some(&ctx.namespace));
+    let _ = list_pages::<DbItem>(&ctx, &url, None, None, |d| out.push(d.metadata.name)).await;
+    out.sort();
+    out
+}
+
+/// `kubectl rotate __complete WORDS...`: prints the candidates and the directive.
+pub async fn run(words: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let listed = match kind_to_list(words) {
+        Some(kind) => names(words, kind).await,
+        None => Vec::new(),
+    };
+    let (found, directive) = candidates(words, &listed);
+    for c in found {
+        writeln!(out, "{c}")?;
+    }
+    writeln!(out, ":{directive}")
+}
+
+/// `kubectl rotate completion kubectl`: the helper kubectl 1.26+ runs to complete the
+/// plugin's words.
+pub const KUBECTL_HELPER: &str = "#!/usr/bin/env sh
+# kubectl's shell completion for the rotate plugin (kubectl 1.26+): save as an executable
+# named kubectl_complete-rotate on PATH.
+exec kubectl rotate __complete \"$@\"
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &[&str]) -> Vec<String> {
+        s.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn verbs_flags_types_and_names_are_offered_for_what_is_typed() {
+        let (c, d) = candidates(&words(&["au"]), &[]);
+        assert_eq!(d, NO_FILE);
+        assert!(c.len() == 1 && c[0].starts_with("auth\t"), "{c:?}");
+        let (c, _) = candidates(&words(&["auth", "--pass"]), &[]);
+        assert!(c.iter().any(|f| f.starts_with("--password-stdin")), "{c:?}");
+        let (c, _) = candidates(&words(&["auth", "--kubec"]), &[]);
+        assert!(
+            c.iter().any(|f| f.starts_with("--kubeconfig")),
+            "global flags too: {c:?}"
+        );
+        let (c, d) = candidates(&words(&["auth", "p"]), &[]);
+        assert_eq!(d, NO_FILE | NO_SPACE, "a TYPE/ goes on");
+        assert!(c.contains(&"pg/".to_string()), "{c:?}");
+        let w = words(&["auth", "-n", "demo", "ms/m"]);
+        assert_eq!(kind_to_list(&w), Some("MSSQLServer"));
+        let (c, d) = candidates(&w, &["mssql-demo".into(), "other".into()]);
+        assert_eq!((c, d), (vec!["ms/mssql-demo".to_string()], NO_FILE));
+        assert_eq!(
+            kind_to_list(&words(&["list", "ms/"])),
+            None,
+            "list takes no TYPE/NAME"
+        );
+        assert_eq!(kind_to_list(&words(&["auth", "pg"])), None, "no TYPE/ yet");
+    }
+
+    #[test]
+    fn the_cluster_flags_among_the_words_are_the_ones_used() {
+        let a = kube_args(&words(&[
+            "auth",
+            "-n",
+            "demo",
+            "--context=c",
+            "--kubeconfig",
+            "k",
+            "pg/",
+        ]));
+        assert_eq!(a.namespace.as_deref(), Some("demo"));
+        assert_eq!(a.context.as_deref(), Some("c"));
+        assert_eq!(a.kubeconfig.as_deref(), Some(std::path::Path::new("k")));
+    }
+}
