@@ -371,12 +371,7 @@ fn ctrl_c_while_waiting_exits_130_and_says_how_to_follow_the_rotation() {
     use std::io::BufRead;
 
     let env = Env::slow(Duration::from_secs(2));
-    let mut child = env
-        .rotate_command(&["auth", "pg/pg-demo", "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = env.spawn(&["auth", "pg/pg-demo", "--wait"]);
     // Read stderr on a thread; the first progress line means the plugin is waiting.
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();

@@ -59,22 +59,11 @@ fn twenty_concurrent_rotations_of_one_database_start_exactly_one_whatever_the_so
                 .expect(0);
             }
             let children: Vec<_> = (0..20)
-                .map(|i| {
-                    let name = format!("mine-{i}");
-                    env.rotate_command(&["auth", "pg/pg-demo", "--secret", &name])
-                        .stdout(std::process::Stdio::piped())
-                        .stderr(std::process::Stdio::piped())
-                        .spawn()
-                        .expect("spawn")
-                })
+                .map(|i| env.spawn(&["auth", "pg/pg-demo", "--secret", &format!("mine-{i}")]))
                 .collect();
             children
                 .into_iter()
-                .map(|c| {
-                    let out = Out::from(c.wait_with_output().expect("wait"));
-                    env.record(&out);
-                    out
-                })
+                .map(|c| env.finish(c))
                 .collect::<Vec<_>>()
         } else {
             let mut args = vec!["auth", "pg/pg-demo"];
@@ -185,12 +174,7 @@ fn an_arc_patch_that_lands_after_the_re_read_is_recognised_by_its_id() {
 #[test]
 fn an_api_server_restart_during_wait_is_waited_out_and_the_rotation_completes() {
     let env = Env::slow(Duration::from_millis(400));
-    let child = env
-        .rotate_command(&["auth", "pg/pg-demo", "--wait", "--request-timeout", "2s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = env.spawn(&["auth", "pg/pg-demo", "--wait", "--request-timeout", "2s"]);
     // Once the request is written, the server goes away for five seconds.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while pg_requests(&env).is_empty() && std::time::Instant::now() < deadline {
@@ -199,8 +183,7 @@ fn an_api_server_restart_during_wait_is_waited_out_and_the_rotation_completes() 
     env.sb
         .faults()
         .refuse_connections_for(Duration::from_secs(5));
-    let out = Out::from(child.wait_with_output().expect("wait"));
-    env.record(&out);
+    let out = env.finish(child);
     if out.code == 0 {
         assert!(out.stdout.contains("Successful"), "{out:#?}");
     } else {
@@ -297,12 +280,7 @@ fn ctrl_c_between_the_generated_secret_and_the_ops_request_leaves_nothing_behind
     env.sb
         .faults()
         .hold_next(Some("POST"), PG_OPS, 1, Duration::from_millis(2500));
-    let mut child = env
-        .rotate_command(&["auth", "pg/pg-demo", "--generate", "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = env.spawn(&["auth", "pg/pg-demo", "--generate", "--wait"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while rotation_secrets(&env).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -315,8 +293,7 @@ fn ctrl_c_between_the_generated_secret_and_the_ops_request_leaves_nothing_behind
         .expect("kill");
     assert!(sent.success());
     let status = child.wait().expect("wait");
-    let out = Out::from(child.wait_with_output().expect("output"));
-    env.record(&out);
+    let out = env.finish(child);
     assert_eq!(status.code(), Some(130), "{out:#?}");
     assert!(
         out.stderr

@@ -192,6 +192,23 @@ impl Env {
         c
     }
 
+    /// Starts `kubectl-rotate ARGS` with stdout and stderr piped, for tests that act on
+    /// the cluster while it runs; [`Env::finish`] waits for it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.rotate_command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl-rotate")
+    }
+
+    /// Waits for a command [`Env::spawn`] started and records its output.
+    pub fn finish(&self, child: std::process::Child) -> Out {
+        let out = Out::from(child.wait_with_output().expect("wait for kubectl-rotate"));
+        self.record(&out);
+        out
+    }
+
     /// Runs `n` copies of `kubectl-rotate ARGS` at once, each reading `stdin` (when given)
     /// from a pipe, and returns how each ended.
     pub fn concurrently(&self, n: usize, args: &[&str], stdin: Option<&str>) -> Vec<Out> {
@@ -212,14 +229,7 @@ impl Env {
                 child
             })
             .collect();
-        children
-            .into_iter()
-            .map(|c| {
-                let out = Out::from(c.wait_with_output().expect("wait"));
-                self.record(&out);
-                out
-            })
-            .collect()
+        children.into_iter().map(|c| self.finish(c)).collect()
     }
 
     /// Records output of a plugin run for the password check.
