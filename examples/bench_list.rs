@@ -191,8 +191,7 @@ async fn floor(sb: &SandboxHandle, kc: &Path) -> Sample {
         kubeconfig: Some(kc.to_path_buf()),
         ..Default::default()
     };
-    let sink: kubectl_rotate::context::LogSink =
-        std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
+    let sink = kubectl_rotate::context::discard();
     let ctx = kubectl_rotate::context::Ctx::connect(&args, &sink)
         .await
         .expect("connect");
@@ -283,13 +282,7 @@ fn verbs(plugin: &Path) {
         full.extend(["--kubeconfig", path_str(&kc)]);
         let (wall, rss) = run(plugin, &full);
         let timeline = sb.faults().timeline();
-        let watch = timeline.iter().find(|e| e.0 == "WATCH").map(|e| e.2);
-        let depth = timeline
-            .iter()
-            .filter(|e| watch.is_none_or(|w| e.2 < w))
-            .map(|e| e.2)
-            .max()
-            .unwrap_or(0);
+        let depth = sb.faults().depth_before_watch();
         println!(
             "{:<40} {:>8} {:>16} {:>9} {:>6.1} MiB",
             format!("kubectl rotate {}", args.join(" ")),

@@ -12,7 +12,7 @@ use kube::{Client, Config};
 use crate::cli::KubeArgs;
 use crate::error::{Error, Result};
 
-pub use http_log::LogSink;
+pub use http_log::{discard, LogSink};
 
 /// A client and the namespace commands act in.
 #[derive(Clone)]

@@ -36,12 +36,7 @@ fn measure(env: &Env, args: &[&str]) -> (usize, u32, Option<u32>) {
         eprintln!("{d:>2} {m} {p}");
     }
     let watch = timeline.iter().find(|e| e.0 == "WATCH").map(|e| e.2);
-    let before_watch: Vec<_> = timeline
-        .iter()
-        .filter(|e| watch.is_none_or(|w| e.2 < w))
-        .collect();
-    let depth = before_watch.iter().map(|e| e.2).max().unwrap_or(0);
-    (timeline.len(), depth, watch)
+    (timeline.len(), env.sb.faults().depth_before_watch(), watch)
 }
 
 #[test]

@@ -275,6 +275,19 @@ impl Faults {
         self.timeline().iter().map(|e| e.2).max().unwrap_or(0)
     }
 
+    /// The round trips one after another before the first watch began (all of them when
+    /// there was no watch): what a client waited through before following a change.
+    pub fn depth_before_watch(&self) -> u32 {
+        let timeline = self.timeline();
+        let watch = timeline.iter().find(|e| e.0 == "WATCH").map(|e| e.2);
+        timeline
+            .iter()
+            .filter(|e| watch.is_none_or(|w| e.2 < w))
+            .map(|e| e.2)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Apply a JSON command (the HTTP form of these hooks).
     pub fn apply_json(&self, cmd: &Value) -> Result<(), String> {
         let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);

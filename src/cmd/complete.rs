@@ -13,7 +13,7 @@ use clap::CommandFactory;
 use crate::api::discovery::{discover, Wanted};
 use crate::api::read::{collection_url, list_pages};
 use crate::cli::{Cli, KubeArgs};
-use crate::context::{Ctx, LogSink};
+use crate::context::{discard, Ctx};
 use crate::engines::{find, ENGINES};
 use crate::model::DbItem;
 
@@ -128,8 +128,7 @@ async fn names(words: &[String], kind: &str) -> Vec<String> {
     let Some(engine) = ENGINES.iter().find(|e| e.kind == kind) else {
         return Vec::new();
     };
-    let sink: LogSink = std::sync::Arc::new(std::sync::Mutex::new(std::io::sink()));
-    let Ok(ctx) = Ctx::connect(&kube_args(words), &sink).await else {
+    let Ok(ctx) = Ctx::connect(&kube_args(words), &discard()).await else {
         return Vec::new();
     };
     let Ok(ars) = discover(&ctx, &[Wanted::engine(engine)]).await else {

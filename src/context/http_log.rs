@@ -41,6 +41,12 @@ use tower::{BoxError, Layer, Service};
 /// Where `-v` lines go: stderr in the binary, a buffer in tests.
 pub type LogSink = Arc<Mutex<dyn Write + Send>>;
 
+/// A sink that drops every line: for connections whose `-v` lines nobody reads
+/// (completion, benchmarks).
+pub fn discard() -> LogSink {
+    Arc::new(Mutex::new(std::io::sink()))
+}
+
 /// From this level on, one line per request (method, URL, status, milliseconds).
 pub const URL_TIMING: u8 = 6;
 /// From this level on, request headers and the response status instead.
