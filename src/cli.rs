@@ -27,6 +27,7 @@ Exit codes:
 With several targets: the failed rows' common code, else 1.
 Environment:
   KUBECONFIG                    the kubeconfig files, when --kubeconfig is not given
+  HTTPS_PROXY, NO_PROXY         the API server's proxy when the kubeconfig names none
   KUBECTL_ROTATE_WATCH_SILENCE  how long a watch may say nothing before it is reopened (60s)";
 
 /// Rotate database credentials on Kubernetes: Azure Arc SQL Managed Instance and KubeDB.
@@ -68,6 +69,58 @@ pub struct KubeArgs {
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
 
+    /// The kubeconfig cluster to use (default: the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use (default: the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The address and port of the Kubernetes API server (default: the kubeconfig
+    /// cluster's); with it, no kubeconfig is needed.
+    #[arg(short = 's', long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Bearer token for authentication to the API server; it replaces the kubeconfig
+    /// user's token, exec plugin or auth provider.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<Token>,
+
+    /// Username to impersonate for the operation (a user or a service account).
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate for the operation; repeat it for several groups.
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+
+    /// UID to impersonate for the operation.
+    #[arg(long = "as-uid", global = true, value_name = "UID")]
+    pub as_uid: Option<String>,
+
+    /// Path to a cert file for the certificate authority of the API server.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub certificate_authority: Option<std::path::PathBuf>,
+
+    /// Path to a client certificate file for TLS to the API server.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub client_certificate: Option<std::path::PathBuf>,
+
+    /// Path to a client key file for TLS to the API server.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub client_key: Option<std::path::PathBuf>,
+
+    /// Do not check the API server's certificate (insecure). The database's TLS has its
+    /// own flag, --insecure-skip-db-tls-verify.
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// Server name to check the API server's certificate against (default: the server's
+    /// host name).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
     /// The namespace of the target (default: the context's namespace, then "default").
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -104,6 +157,26 @@ pub struct KubeArgs {
     pub verbosity: u8,
     // NB: -A/--all-namespaces and -l/--selector are per verb, not global: auth and
     // rollback take them in `SelectArgs`, list in `ListArgs`.
+}
+
+/// A bearer token from the command line: never shown by `{:?}`.
+#[derive(Clone, Default)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Token, String> {
+        if s.is_empty() {
+            return Err("the token is empty".into());
+        }
+        Ok(Token(s.to_string()))
+    }
 }
 
 /// Output format flags.
@@ -439,9 +512,9 @@ pub struct LoginArgs {
     pub address: Option<String>,
 
     /// Use TLS to the database without verifying its certificate (encryption without
-    /// authentication of the server). Not the API server's TLS.
+    /// authentication of the server). The API server's is --insecure-skip-tls-verify.
     #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    pub insecure_skip_db_tls_verify: bool,
 
     /// Require TLS to the database even without spec.tls, its certificate verified
     /// against the CA in its Secrets: a server without TLS is an error, so no password

@@ -2,6 +2,8 @@
 //! the client's HTTP stack, with kubectl's `-v` log in it ([`http_log`]).
 
 pub mod http_log;
+pub mod overrides;
+pub mod proxy;
 
 use std::time::Duration;
 
@@ -100,15 +102,26 @@ impl Ctx {
     /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
     /// `--context`, else the current context. `-v` lines (from 6 on) go to `log`.
     pub async fn connect(args: &KubeArgs, log: &LogSink) -> Result<Ctx> {
-        let kubeconfig = match &args.kubeconfig {
+        overrides::check(args)?;
+        let read = match &args.kubeconfig {
             Some(path) => Kubeconfig::read_from(path),
             None => Kubeconfig::read(),
-        }
-        .map_err(|source| Error::Kubeconfig { source })?;
-        let user = context_user(&kubeconfig, args.context.as_deref());
+        };
+        let mut kubeconfig = match read {
+            Ok(k) => k,
+            // NB: as kubectl, --server needs no kubeconfig file (only when none was named).
+            Err(_) if args.server.is_some() && args.kubeconfig.is_none() => overrides::empty(),
+            Err(source) => return Err(Error::Kubeconfig { source }),
+        };
+        overrides::apply(&mut kubeconfig, args)?;
+        let user = args
+            .user
+            .clone()
+            .or_else(|| context_user(&kubeconfig, args.context.as_deref()));
         let options = KubeConfigOptions {
             context: args.context.clone(),
-            ..Default::default()
+            cluster: args.cluster.clone(),
+            user: args.user.clone(),
         };
         let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
@@ -130,10 +143,11 @@ impl Ctx {
             .map_err(|_| Error::Usage(format!("invalid namespace {namespace:?}")))?;
         let discovery_cache = discovery_cache(args, &config.cluster_url);
         let log = http_log::HttpLog::new(args.verbosity, log.clone());
-        let upgrades = client(config.clone(), log.clone(), Transport::Upgrades)
+        let route = proxy::route(&config.cluster_url, config.proxy_url.as_ref())?;
+        let upgrades = client(config.clone(), &route, log.clone(), Transport::Upgrades)
             .map_err(|source| Error::Client { source })?;
-        let client =
-            client(config, log, Transport::Requests).map_err(|source| Error::Client { source })?;
+        let client = client(config, &route, log, Transport::Requests)
+            .map_err(|source| Error::Client { source })?;
         Ok(Ctx {
             client,
             upgrades,
@@ -179,26 +193,15 @@ enum Transport {
 /// HTTP/2 when the server offers it, as kubectl: a command's requests, however many at once,
 /// share one connection, so the ones sent together pay no TCP and TLS handshakes of their
 /// own. Upgrades (port-forward) need HTTP/1.1, so they get a client of their own.
-fn client(config: Config, log: http_log::HttpLog, transport: Transport) -> kube::Result<Client> {
-    if let Some(proxy_url) = config.proxy_url.clone() {
-        // NB: refused as kube's builder refuses it without its proxy features, which the
-        // plugin leaves out.
-        let protocol_feature = match proxy_url.scheme_str() {
-            Some("socks5") => "kube/socks5",
-            Some("http" | "https") => "kube/http-proxy",
-            _ => {
-                return Err(kube::Error::ProxyProtocolUnsupported {
-                    proxy_url: Box::new(proxy_url),
-                })
-            }
-        };
-        return Err(kube::Error::ProxyProtocolDisabled {
-            proxy_url: Box::new(proxy_url),
-            protocol_feature,
-        });
-    }
+fn client(
+    config: Config,
+    route: &proxy::Route,
+    log: http_log::HttpLog,
+    transport: Transport,
+) -> kube::Result<Client> {
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
+    let http = proxy::Connector::new(route, http);
     let tls = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.rustls_client_config()?)
         .https_or_http();

@@ -287,6 +287,23 @@ pub fn status_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
+/// `e` and what caused it, one after the other ("client error (Connect): invalid peer
+/// certificate: UnknownIssuer"): hyper's own message never says why a connection failed.
+/// A cause already said by the one before it is left out.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !said.is_empty() && !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// The server's message plus what the user can do about it.
 fn describe(e: &kube::Error) -> String {
     match e {
@@ -313,10 +330,20 @@ fn describe(e: &kube::Error) -> String {
                 format!("{msg} ({advice})")
             }
         }
-        kube::Error::HyperError(_) | kube::Error::Service(_) => format!(
-            "{e} (the API server could not be reached or did not answer in time: check the \
-             cluster is up, your network, and --request-timeout)"
-        ),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            let text = with_causes(e);
+            if text.contains("certificate") {
+                format!(
+                    "{text} (the API server's certificate is not trusted: check the \
+                     kubeconfig's certificate-authority, or --certificate-authority)"
+                )
+            } else {
+                format!(
+                    "{text} (the API server could not be reached or did not answer in time: \
+                     check the cluster is up, your network, any proxy, and --request-timeout)"
+                )
+            }
+        }
         // NB: serde's message can quote a value it could not read, a Secret's among them:
         // say what is wrong without it.
         kube::Error::SerdeError(se) => format!(

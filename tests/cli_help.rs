@@ -110,7 +110,7 @@ fn verify_help_is_stable_and_lists_the_login_options() {
         "Usage: kubectl rotate verify [OPTIONS] <TYPE/NAME> [NAME]",
         "Login options:",
         "--address <HOST:PORT>",
-        "--insecure-skip-tls-verify",
+        "--insecure-skip-db-tls-verify",
         "--login-timeout <DURATION>",
     ] {
         assert!(out.stdout.contains(want), "{want}: {}", out.stdout);

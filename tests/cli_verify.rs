@@ -179,7 +179,7 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
             "--address",
             &addr,
             "--require-tls",
-            "--insecure-skip-tls-verify",
+            "--insecure-skip-db-tls-verify",
             "--login-timeout",
             "2s",
         ],
@@ -281,7 +281,7 @@ fn a_wrong_password_a_closed_port_a_tls_failure_and_a_stopped_server_each_say_so
     // TLS demanded of a server without it: error, exit 1.
     let o = run(
         &env,
-        &["verify", "pg/pg-demo", "--insecure-skip-tls-verify"],
+        &["verify", "pg/pg-demo", "--insecure-skip-db-tls-verify"],
         1,
     );
     assert_eq!(

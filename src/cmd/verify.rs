@@ -47,7 +47,7 @@ pub fn login_plan(target: Target, login: &LoginArgs, verbosity: u8) -> Result<Ve
     Ok(VerifyPlan {
         target,
         address,
-        insecure: login.insecure_skip_tls_verify,
+        insecure: login.insecure_skip_db_tls_verify,
         require_tls: login.require_tls,
         attempt_timeout: attempt_timeout.min(Duration::from_secs(3600)),
         verbosity,
@@ -74,9 +74,10 @@ pub fn after_plan(cli: &Cli, plan: &ChangePlan) -> Result<Option<AfterChange>> {
     };
     if !change.verify {
         let l = &change.login;
-        if l.address.is_some() || l.insecure_skip_tls_verify || l.require_tls {
+        if l.address.is_some() || l.insecure_skip_db_tls_verify || l.require_tls {
             return Err(Error::Usage(
-                "--address, --insecure-skip-tls-verify and --require-tls go with --verify".into(),
+                "--address, --insecure-skip-db-tls-verify and --require-tls go with --verify"
+                    .into(),
             ));
         }
         return Ok(None);
@@ -139,7 +140,7 @@ mod tests {
             "md-demo",
             "--address",
             "127.0.0.1:3306",
-            "--insecure-skip-tls-verify",
+            "--insecure-skip-db-tls-verify",
             "--login-timeout",
             "2s",
             "-v=4",

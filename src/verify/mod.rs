@@ -62,7 +62,7 @@ pub fn unsupported(engine: &EngineSpec) -> Error {
     }
 }
 
-/// The TLS mode for a database: `--insecure-skip-tls-verify` encrypts without verifying;
+/// The TLS mode for a database: `--insecure-skip-db-tls-verify` encrypts without verifying;
 /// a KubeDB database with `spec.tls` requires TLS verified against its CA (see
 /// [`ca_candidates`]); anything else uses TLS when the server offers it (libpq's
 /// `sslmode=prefer`).

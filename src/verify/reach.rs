@@ -29,7 +29,7 @@ pub struct VerifyPlan {
     pub target: Target,
     /// `--address HOST:PORT`: connect directly instead of port-forwarding.
     pub address: Option<String>,
-    /// `--insecure-skip-tls-verify`: TLS without verifying the database's certificate.
+    /// `--insecure-skip-db-tls-verify`: TLS without verifying the database's certificate.
     pub insecure: bool,
     /// `--require-tls`: TLS even without `spec.tls`.
     pub require_tls: bool,
@@ -262,7 +262,7 @@ async fn trusted_ca(
             candidates.join(", ")
         ),
         hint: Some(
-            "pass --insecure-skip-tls-verify to encrypt without verifying the database's \
+            "pass --insecure-skip-db-tls-verify to encrypt without verifying the database's \
              certificate"
                 .into(),
         ),
