@@ -44,9 +44,10 @@ pub struct GenerationChange {
 }
 
 /// What a document the plugin prints is about: its own kind, and the database it concerns.
-/// Flattened into each document, so JSON and YAML output starts with these fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Flattened into each document, so JSON and YAML output starts as a Kubernetes object
+/// does: `apiVersion`, `kind`, `metadata` (the database's `name` and `namespace`), then
+/// `targetKind` and `targetGroup`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
     /// Always [`API_VERSION`], so JSON and YAML output is self-describing.
     pub api_version: &'static str,
@@ -60,6 +61,40 @@ pub struct Subject {
     pub target_group: String,
     /// The database's name.
     pub name: String,
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            api_version: &'a str,
+            kind: &'a str,
+            metadata: Meta<'a>,
+            target_kind: &'a str,
+            target_group: &'a str,
+        }
+        Wire {
+            api_version: self.api_version,
+            kind: self.kind,
+            metadata: Meta {
+                name: &self.name,
+                namespace: &self.namespace,
+            },
+            target_kind: &self.target_kind,
+            target_group: &self.target_group,
+        }
+        .serialize(s)
+    }
+}
+
+/// `metadata` of a document: the database's name and namespace.
+#[derive(Serialize)]
+pub struct Meta<'a> {
+    /// The database's name.
+    pub name: &'a str,
+    /// The database's namespace.
+    pub namespace: &'a str,
 }
 
 impl Subject {
@@ -366,16 +401,9 @@ pub struct GenerationEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryReport {
-    /// Always [`API_VERSION`].
-    pub api_version: &'static str,
-    /// Always `RotationHistory`.
-    pub kind: &'static str,
-    /// The target's namespace.
-    pub namespace: String,
-    /// e.g. `Postgres`.
-    pub target_kind: String,
-    /// The target's name.
-    pub name: String,
+    /// `RotationHistory`, and which database.
+    #[serde(flatten)]
+    pub subject: Subject,
     /// KubeDB: every RotateAuth for the database, newest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<HistoryRequest>,

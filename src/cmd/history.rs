@@ -11,7 +11,7 @@ use crate::backend;
 use crate::cli::HistoryArgs;
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::report::{HistoryReport, API_VERSION};
+use crate::report::{HistoryReport, Subject};
 use crate::target::Target;
 
 /// Checks `history` arguments (pure: before any API call).
@@ -28,11 +28,7 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<HistoryReport> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ars[0]);
     get_target(&api, target, ns).await?;
     let mut report = HistoryReport {
-        api_version: API_VERSION,
-        kind: "RotationHistory",
-        namespace: ns.to_string(),
-        target_kind: engine.kind.to_string(),
-        name: target.name.clone(),
+        subject: Subject::new("RotationHistory", ns, engine, &target.name),
         requests: Vec::new(),
         generations: Vec::new(),
         warnings: Vec::new(),

@@ -17,7 +17,8 @@ use crate::engines::KUBEDB_OPS_GROUP;
 use crate::error::{Error, Result};
 use crate::model::ago;
 use crate::report::{
-    object_name, CredentialRow, HistoryReport, PrevKept, PrevReport, StatusReport, API_VERSION,
+    object_name, CredentialRow, HistoryReport, Meta, PrevKept, PrevReport, StatusReport,
+    API_VERSION,
 };
 
 /// What stderr says before `--reveal` prints values.
@@ -147,10 +148,9 @@ pub fn prev(
             let mut v = json!({
                 "apiVersion": API_VERSION,
                 "kind": "PreviousCredentials",
-                "namespace": r.namespace,
+                "metadata": Meta { name: &r.name, namespace: &r.namespace },
                 "targetKind": r.target_kind,
                 "targetGroup": r.target_group,
-                "name": r.name,
                 "credentials": creds,
             });
             if let Some(g) = &r.generation {
@@ -330,7 +330,7 @@ pub fn history(
         writeln!(
             err,
             "No rotations recorded for {} {:?} in namespace {}.",
-            r.target_kind, r.name, r.namespace
+            r.subject.target_kind, r.subject.name, r.subject.namespace
         )?;
         return Ok(());
     }
@@ -407,7 +407,7 @@ fn list_item(r: &CredentialRow) -> Result<Value> {
     let mut item = json!({
         "apiVersion": API_VERSION,
         "kind": "Credential",
-        "metadata": {"name": r.name, "namespace": r.namespace},
+        "metadata": Meta { name: &r.name, namespace: &r.namespace },
     });
     if let Some(obj) = item.as_object_mut() {
         obj.extend(std::mem::take(fields));
