@@ -124,12 +124,13 @@ pub async fn record(
     action: Action,
     detail: Detail,
 ) -> Option<String> {
+    let user = crate::api::access::user(ctx).await;
     let ev = build_event(
         target,
         ar,
         action,
         &detail,
-        ctx.user.as_deref(),
+        user.as_deref(),
         jiff::Timestamp::now(),
     );
     let ns = target.metadata.namespace.clone().unwrap_or_default();

@@ -27,8 +27,11 @@ pub struct Ctx {
     pub namespace: String,
     /// `--request-timeout`, if not 0.
     pub request_timeout: Option<Duration>,
-    /// The kubeconfig context's user name (for audit Events), if the context names one.
+    /// The kubeconfig context's user name (`--user`, else the context's), if any: who
+    /// wrote it, where the server cannot say (see `api::access::user`).
     pub user: Option<String>,
+    /// The name the server authenticated this client as, once asked.
+    pub identity: std::sync::Arc<tokio::sync::OnceCell<Option<String>>>,
     /// This command's id: recorded on what it writes (the lock's holder, the ops request),
     /// so a retry or a re-read recognises its own write.
     pub command_id: String,
@@ -154,6 +157,7 @@ impl Ctx {
             namespace,
             request_timeout,
             user,
+            identity: Default::default(),
             command_id: random_id(),
             watch_silence: watch_silence(
                 std::env::var(WATCH_SILENCE_ENV).ok().as_deref(),

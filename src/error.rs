@@ -12,6 +12,7 @@
 //! | 7    | verify: a login result is wrong (current refused, or previous accepted)   |
 //! | 8    | verify: the database could not be reached                                 |
 //! | 9    | verify: no login client for this engine's wire protocol                   |
+//! | 10   | forbidden: a permission the command needs is missing (nothing written)    |
 //! | 124  | timed out while waiting (the rotation goes on on the server)              |
 //! | 130  | interrupted (Ctrl-C): waiting (it goes on), or writing (nothing landed)   |
 //!
@@ -166,6 +167,22 @@ pub enum Error {
         follow: String,
     },
 
+    /// Permissions the command needs are missing: found before anything was written
+    /// (exit 10).
+    #[error(
+        "not allowed to {}: nothing was changed. Ask a cluster administrator for them (the \
+         kubectl-rotate-rotator ClusterRole in rbac/ grants what a rotation needs); check \
+         with `{can_i}`",
+        missing.join(", ")
+    )]
+    Forbidden {
+        /// Each missing permission, e.g. `create postgresopsrequests.ops.kubedb.com in
+        /// namespace "demo"`.
+        missing: Vec<String>,
+        /// The `kubectl auth can-i` command for the first.
+        can_i: String,
+    },
+
     /// An API call failed.
     #[error("cannot {action}: {}", describe(.source))]
     Api {
@@ -251,6 +268,7 @@ impl Error {
             Error::LoginWrong(_) => 7,
             Error::DbUnreachable(_) => 8,
             Error::VerifyUnsupported { .. } => 9,
+            Error::Forbidden { .. } => 10,
             Error::Timeout { .. } => 124,
             Error::Interrupted { .. } | Error::InterruptedBeforeWrite { .. } => 130,
             Error::Partial { code, .. } => *code,

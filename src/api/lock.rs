@@ -24,6 +24,9 @@ use crate::model::{own_labels, MANAGER};
 /// few requests of a write phase on a slow connection.
 pub const TTL_SECONDS: i32 = 60;
 
+/// The API group of the lock's Lease.
+pub const GROUP: &str = "coordination.k8s.io";
+
 /// Annotations of the Lease that record the last request written under it.
 pub mod annotations {
     /// `<kind> <namespace>/<name>` of the last request written under the lock.
@@ -139,6 +142,7 @@ pub async fn claim(
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), ns);
     let name = lease_name(kind, db);
     let what = format!("lease {ns}/{name}");
+    let user = super::access::user(ctx).await;
     let claim = |mut lease: Lease| {
         let now = now_micro();
         lease.spec = Some(LeaseSpec {
@@ -149,7 +153,7 @@ pub async fn claim(
             ..Default::default()
         });
         let a = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
-        match &ctx.user {
+        match &user {
             Some(u) => a.insert(annotations::USER.into(), u.clone()),
             None => a.remove(annotations::USER),
         };
@@ -264,6 +268,7 @@ impl Held {
     pub async fn release(self, ctx: &Ctx, request: Option<&str>) -> Result<()> {
         let mut lease = self.lease;
         let name = lease.metadata.name.clone().unwrap_or_default();
+        let user = super::access::user(ctx).await;
         if let Some(spec) = lease.spec.as_mut() {
             spec.holder_identity = None;
             spec.acquire_time = None;
@@ -277,7 +282,7 @@ impl Held {
                 annotations::LAST_AT.into(),
                 jiff::Timestamp::now().to_string(),
             );
-            match &ctx.user {
+            match &user {
                 Some(u) => a.insert(annotations::LAST_USER.into(), u.clone()),
                 None => a.remove(annotations::LAST_USER),
             };

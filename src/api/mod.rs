@@ -3,6 +3,7 @@
 //! bounded waits ([`watch`]), what the targets of one command share ([`session`]), and the
 //! retry policy (here): only idempotent requests are retried, and only on transient errors.
 
+pub mod access;
 pub mod discovery;
 pub mod lock;
 pub mod read;

@@ -38,6 +38,7 @@ pub struct Session {
     ops_lists: Mutex<HashMap<OpsKey, Arc<OnceCell<Arc<OpsSnapshot>>>>>,
     all_namespaces: bool,
     hub: Option<Hub>,
+    permissions: super::access::Permissions,
 }
 
 impl Session {
@@ -49,6 +50,7 @@ impl Session {
             ops_lists: Mutex::new(HashMap::new()),
             all_namespaces: false,
             hub: None,
+            permissions: Default::default(),
         }
     }
 
@@ -78,6 +80,17 @@ impl Session {
         self.discovery
             .get_or_try_init(|| discover_plugin_groups(client))
             .await
+    }
+
+    /// Before the first write of a target: refuses what the server will not allow, and
+    /// learns who the server says we are (for the records on what is written). Each
+    /// permission is asked once per command.
+    pub async fn authorize(&self, needs: &[super::access::Need]) -> Result<()> {
+        let (allowed, _) = futures::join!(
+            self.permissions.require(&self.ctx, needs),
+            super::access::user(&self.ctx)
+        );
+        allowed
     }
 
     /// The served version of each wanted resource (the server's preferred one first).

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::future::BoxFuture;
 use kube::api::{ApiResource, DynamicObject};
 
+use crate::api::access::Need;
 use crate::api::discovery::Installed;
 use crate::api::session::Session;
 use crate::audit::AuditRecord;
@@ -51,6 +52,10 @@ pub trait Rotate: Sync {
     /// it cannot use, a retry it has no way to make).
     fn check(&self, plan: &Plan) -> Result<()>;
 
+    /// What a plan will ask of the API server once it has written something (its writes,
+    /// and the reads that follow them): checked before the first write (pure).
+    fn needs(&self, plan: &Plan) -> Vec<Need>;
+
     /// Rotates or rolls back one target: resolve, preflight, write (or preview), and with
     /// `--wait` follow it to the end. `found` is the target when a LIST already returned it.
     fn change<'a>(
@@ -87,12 +92,14 @@ pub trait Inspect: Sync {
         report: &'a mut StatusReport,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// `history`: fills in every rotation, newest first, with what the plugin's audit
-    /// Events add (who, and when to the second).
+    /// `history`: fills in every rotation, newest first, from what the plugin recorded on
+    /// the objects (`db` as read) and what its audit Events add while they last (who, and
+    /// when to the second).
     fn history<'a>(
         &'a self,
         ctx: &'a Ctx,
         target: &'a Target,
+        db: &'a DbItem,
         ops_ar: Option<&'a ApiResource>,
         events: Vec<AuditRecord>,
         report: &'a mut HistoryReport,

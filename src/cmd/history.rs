@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<HistoryReport> {
     let ars = discover(ctx, &Wanted::engine_and_ops(engine)).await?;
     // NB: read the target first, so a wrong name is a clear 404 rather than an empty history.
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ars[0]);
-    get_target(&api, target, ns).await?;
+    let db = crate::model::DbItem::from_dynamic(&get_target(&api, target, ns).await?);
     let mut report = HistoryReport {
         subject: Subject::new("RotationHistory", ns, engine, &target.name),
         requests: Vec::new(),
@@ -43,7 +43,7 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<HistoryReport> {
         }
     };
     backend::of(engine)
-        .history(ctx, target, ars.get(1), events, &mut report)
+        .history(ctx, target, &db, ars.get(1), events, &mut report)
         .await?;
     Ok(report)
 }

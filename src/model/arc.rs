@@ -104,3 +104,79 @@ mod tests {
         assert_eq!(state(2, Some(("rollback", 1))).rollback_to(), Ok(1));
     }
 }
+
+/// How many changes the history annotation on an instance keeps (newest first): enough
+/// for `history` once the Events are gone, small enough for an annotation.
+pub const HISTORY_LIMIT: usize = 10;
+
+/// One change the plugin made to an instance, as its history annotation
+/// (`rotate.kubectl.dev/history`, a JSON list) keeps it: the record that outlives Events.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// `rotate` or `rollback`.
+    pub action: String,
+    /// The generation before.
+    pub from: i64,
+    /// The generation written.
+    pub to: i64,
+    /// Who (the name the API server authenticated), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// When, RFC 3339.
+    pub at: String,
+    /// The write's id (`rotate.kubectl.dev/request-id`).
+    #[serde(default)]
+    pub request_id: String,
+}
+
+/// The history annotation's changes, newest first; nothing when it is absent or not ours
+/// to read (a value that does not parse is ignored rather than trusted).
+pub fn changes(annotation: Option<&str>) -> Vec<Change> {
+    annotation
+        .and_then(|a| serde_json::from_str(a).ok())
+        .unwrap_or_default()
+}
+
+/// The history annotation with `change` added in front, cut to [`HISTORY_LIMIT`].
+pub fn with_change(annotation: Option<&str>, change: Change) -> String {
+    let mut all = changes(annotation);
+    all.insert(0, change);
+    all.truncate(HISTORY_LIMIT);
+    serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn change(to: i64) -> Change {
+        Change {
+            action: "rotate".into(),
+            from: to - 1,
+            to,
+            user: Some("alice".into()),
+            at: "2026-12-02T00:00:00Z".into(),
+            request_id: format!("r{to}"),
+        }
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_changes_first_and_is_bounded() {
+        let mut a: Option<String> = None;
+        for to in 1..=(HISTORY_LIMIT as i64 + 3) {
+            a = Some(with_change(a.as_deref(), change(to)));
+        }
+        let all = changes(a.as_deref());
+        assert_eq!(all.len(), HISTORY_LIMIT);
+        assert_eq!(all[0].to, HISTORY_LIMIT as i64 + 3);
+        assert_eq!(all.last().unwrap().to, 4);
+    }
+
+    #[test]
+    fn a_history_that_does_not_parse_is_started_anew() {
+        assert!(changes(Some("not json")).is_empty());
+        let a = with_change(Some("{\"x\":1}"), change(2));
+        assert_eq!(changes(Some(&a)), vec![change(2)]);
+    }
+}

@@ -55,8 +55,12 @@ pub mod annotations {
     pub const CHANGED_AT: &str = "rotate.kubectl.dev/changed-at";
     /// A random id of the write, to tell after a lost response whether it landed.
     pub const REQUEST_ID: &str = "rotate.kubectl.dev/request-id";
-    /// Who wrote it (the kubeconfig context's user), on the ops requests the plugin creates.
+    /// Who wrote it (the name the API server authenticated, else the kubeconfig
+    /// context's user), on the ops requests the plugin creates.
     pub const USER: &str = "rotate.kubectl.dev/user";
+    /// The plugin's last changes to an Arc instance, newest first (a bounded JSON list;
+    /// see `model::arc::Change`).
+    pub const HISTORY: &str = "rotate.kubectl.dev/history";
 }
 
 use annotations as ann;

@@ -13,6 +13,7 @@ use rotate_login::{LoginRequest, LoginResult, Outcome, Protocol, Tls};
 use super::{
     ca_candidates, report, route, tls_mode, unsupported, Attempt, LoginRoute, VerifyReport,
 };
+use crate::api::access::{self, Need};
 use crate::api::read::{get_secret_opt, read_credential_secret, CredentialSecret};
 use crate::api::retry;
 use crate::backend::{self, LoginPlace};
@@ -270,16 +271,35 @@ async fn trusted_ca(
 }
 
 /// Checks, before a rotation with `--verify` writes anything, what the verification will
-/// need that a rotation cannot give it: the credential Secret, and the CA when TLS is
-/// required. A missing CA found only after the rotation would leave a rotated database and
-/// exit 4.
+/// need that a rotation cannot give it: the credential Secret, the CA when TLS is
+/// required, and the permissions ([`needs`]). A missing CA found only after the rotation
+/// would leave a rotated database and exit 4.
 pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
-    let CredentialSecret { db, .. } = read_credential_secret(ctx, ns, &plan.target).await?;
+    let needs = needs(ns, plan);
+    let (CredentialSecret { db, .. }, ()) = futures::try_join!(
+        read_credential_secret(ctx, ns, &plan.target),
+        access::require(ctx, &needs)
+    )?;
     if tls_mode(db.spec.tls.is_some() || plan.require_tls, plan.insecure) == Tls::Require {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         trusted_ca(&secrets, ns, plan, &db).await?;
     }
     Ok(())
+}
+
+/// What the logins will ask of the API server after the rotation: the Secrets (the
+/// credential, the CA), and unless `--address` is given the pods, the Service and the
+/// port-forward to the primary.
+pub fn needs(ns: &str, plan: &VerifyPlan) -> Vec<Need> {
+    let mut needs = vec![Need::new("get", "", "secrets", ns)];
+    if plan.address.is_none() {
+        needs.extend([
+            Need::new("list", "", "pods", ns),
+            Need::new("get", "", "services", ns),
+            Need::new("create", "", "pods", ns).on_subresource("portforward"),
+        ]);
+    }
+    needs
 }
 
 /// The primary pod and the database port on it: the pod labelled `kubedb.com/role=primary`

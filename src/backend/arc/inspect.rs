@@ -16,12 +16,13 @@ use crate::creds::pair;
 use crate::engines::EngineSpec;
 use crate::error::Result;
 use crate::model::annotations as ann;
-use crate::model::arc::ArcState;
+use crate::model::arc::{ArcState, Change};
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
 use crate::plan::Plan;
 use crate::report::{
-    Action, ArcView, GenerationPair, HistoryReport, InFlight, PrevKept, StatusReport,
+    Action, ArcView, GenerationEntry, GenerationPair, HistoryReport, InFlight, PrevKept,
+    StatusReport,
 };
 use crate::target::Target;
 
@@ -103,11 +104,18 @@ impl Inspect for Arc {
         &'a self,
         _ctx: &'a Ctx,
         _target: &'a Target,
+        db: &'a DbItem,
         _ops_ar: Option<&'a ApiResource>,
         events: Vec<AuditRecord>,
         report: &'a mut HistoryReport,
     ) -> BoxFuture<'a, Result<()>> {
-        report.generations = events.into_iter().map(|r| r.entry).collect();
+        let recorded = crate::model::arc::changes(
+            db.metadata
+                .annotations
+                .get(ann::HISTORY)
+                .map(String::as_str),
+        );
+        report.generations = merge(recorded, events);
         Box::pin(async { Ok(()) })
     }
 
@@ -197,5 +205,123 @@ mod tests {
         let why = rollback_check(&mi(), "demo", &state(1, Some(("rollback", 1)))).unwrap_err();
         assert!(why.contains("only one step back"), "{why}");
         assert!(rollback_check(&mi(), "demo", &state(0, None)).is_err());
+    }
+}
+
+/// The history of an instance, newest first: the changes its history annotation keeps
+/// (which outlive Events), then the audit Events' entries for changes older than those
+/// (a change both record is shown once, from the annotation, with the Event's message).
+fn merge(recorded: Vec<Change>, events: Vec<AuditRecord>) -> Vec<GenerationEntry> {
+    let oldest: Option<jiff::Timestamp> = recorded.last().and_then(|c| c.at.parse().ok());
+    let mut out: Vec<GenerationEntry> = recorded
+        .iter()
+        .map(|c| {
+            let same = |e: &&AuditRecord| {
+                e.request.as_deref() == Some(c.request_id.as_str())
+                    || (e.entry.from == Some(c.from)
+                        && e.entry.to == Some(c.to)
+                        && e.entry.action == c.action
+                        && close(e.at, c.at.parse().ok()))
+            };
+            let message = events.iter().find(same).map(|e| e.entry.message.clone());
+            GenerationEntry {
+                action: c.action.clone(),
+                from: Some(c.from),
+                to: Some(c.to),
+                user: c.user.clone().unwrap_or_else(|| "unknown".into()),
+                time: Some(c.at.clone()),
+                message: message.unwrap_or_else(|| {
+                    format!(
+                        "{} by {}: managed credentials generation {} -> {}",
+                        c.action,
+                        c.user.as_deref().unwrap_or("unknown"),
+                        c.from,
+                        c.to
+                    )
+                }),
+            }
+        })
+        .collect();
+    // NB: an Event is written a moment after its change; one from before the oldest
+    // recorded change (with a second's slack) is a change the annotation no longer keeps.
+    let older = |e: &AuditRecord| match (oldest, e.at) {
+        (None, _) => true,
+        (Some(o), Some(at)) => at < o - jiff::SignedDuration::from_secs(2),
+        (Some(_), None) => false,
+    };
+    out.extend(events.into_iter().filter(older).map(|r| r.entry));
+    out
+}
+
+/// Whether an Event's time and a recorded change's are the same change's (within 5 s).
+fn close(a: Option<jiff::Timestamp>, b: Option<jiff::Timestamp>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.duration_since(b).abs() < jiff::SignedDuration::from_secs(5),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn change(from: i64, to: i64, at: &str) -> Change {
+        Change {
+            action: "rotate".into(),
+            from,
+            to,
+            user: Some("alice".into()),
+            at: at.into(),
+            request_id: format!("id{to}"),
+        }
+    }
+
+    fn event(from: i64, to: i64, at: &str) -> AuditRecord {
+        AuditRecord {
+            event: format!("e{to}"),
+            at: at.parse().ok(),
+            entry: GenerationEntry {
+                action: "rotate".into(),
+                from: Some(from),
+                to: Some(to),
+                user: "kubeconfig-user".into(),
+                time: Some(at.into()),
+                message: format!("rotate by alice: managed credentials generation {from} -> {to}"),
+            },
+            request: None,
+        }
+    }
+
+    #[test]
+    fn the_annotation_outlives_the_events_and_older_events_add_what_it_dropped() {
+        // Events gone (past --event-ttl): the annotation alone tells the history.
+        let recorded = vec![
+            change(2, 3, "2026-12-02T10:00:00Z"),
+            change(1, 2, "2026-12-02T09:00:00Z"),
+        ];
+        let h = merge(recorded.clone(), vec![]);
+        assert_eq!(
+            h.iter().map(|e| e.to).collect::<Vec<_>>(),
+            vec![Some(3), Some(2)]
+        );
+        assert_eq!(h[0].user, "alice");
+        // Events still there: each change once; an Event older than the annotation's
+        // oldest change is added after it.
+        let events = vec![
+            event(2, 3, "2026-12-02T10:00:01Z"),
+            event(1, 2, "2026-12-02T09:00:00Z"),
+            event(0, 1, "2026-12-02T08:00:00Z"),
+        ];
+        let h = merge(recorded, events);
+        assert_eq!(
+            h.iter().map(|e| e.to).collect::<Vec<_>>(),
+            vec![Some(3), Some(2), Some(1)]
+        );
+        assert_eq!(h[2].user, "kubeconfig-user");
+        // No annotation (an instance the plugin changed before it kept one): the Events.
+        assert_eq!(
+            merge(vec![], vec![event(0, 1, "2026-12-02T08:00:00Z")]).len(),
+            1
+        );
     }
 }

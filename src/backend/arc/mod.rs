@@ -14,6 +14,7 @@ use futures::future::BoxFuture;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{json, Value};
 
+use crate::api::access::Need;
 use crate::api::discovery::Wanted;
 use crate::api::read::get_target;
 use crate::api::session::Session;
@@ -23,7 +24,7 @@ use crate::backend::Rotate;
 use crate::cli::{ApplyPolicy, DryRun};
 use crate::error::{status_code, Error, Result};
 use crate::model::annotations as ann;
-use crate::model::arc::{ArcState, NoRollback};
+use crate::model::arc::{ArcState, Change, NoRollback};
 use crate::model::MANAGER;
 use crate::plan::{NewCredential, Plan};
 use crate::report::{
@@ -56,6 +57,20 @@ impl Rotate for Arc {
              service-managed credentials itself",
             target.engine.kind
         )))
+    }
+
+    /// The guarded patch of the instance, the audit Event, and with `--wait` the
+    /// instance's watch.
+    fn needs(&self, plan: &Plan) -> Vec<Need> {
+        let (ns, engine) = (plan.namespace.as_str(), plan.target.engine);
+        let mut needs = vec![
+            Need::new("patch", engine.group, engine.plural, ns).named(&plan.target.name),
+            Need::new("create", "", "events", ns),
+        ];
+        if plan.wait {
+            needs.push(Need::new("watch", engine.group, engine.plural, ns));
+        }
+        needs
     }
 
     fn change<'a>(
@@ -127,14 +142,14 @@ fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Builds the guarded JSON patch (pure: unit-tested). `obj` is the object as read.
-pub fn build_patch(
-    obj: &DynamicObject,
-    change: GenerationChange,
-    action: Action,
-    request_id: &str,
-    at: &str,
-) -> Value {
+/// Builds the guarded JSON patch (pure: unit-tested) of the change `record` describes:
+/// the generation, the last-change annotations, and `record` put in front of the history
+/// annotation. `obj` is the object as read.
+pub fn build_patch(obj: &DynamicObject, record: &Change) -> Value {
+    let change = GenerationChange {
+        from: record.from,
+        to: record.to,
+    };
     let rv = obj.metadata.resource_version.clone().unwrap_or_default();
     let mut ops = vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})];
     match obj.data.get("spec") {
@@ -150,21 +165,31 @@ pub fn build_patch(
             "op": "add", "path": "/spec", "value": {"update": {"managedCredentialsGeneration": change.to}}
         })),
     }
-    let record: BTreeMap<&str, String> = [
-        (ann::LAST_ACTION, action.as_str().to_string()),
+    let history = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ann::HISTORY))
+        .map(String::as_str);
+    let notes: BTreeMap<&str, String> = [
+        (ann::LAST_ACTION, record.action.clone()),
         (ann::PREVIOUS_GENERATION, change.from.to_string()),
         (ann::GENERATION, change.to.to_string()),
-        (ann::CHANGED_AT, at.to_string()),
-        (ann::REQUEST_ID, request_id.to_string()),
+        (ann::CHANGED_AT, record.at.clone()),
+        (ann::REQUEST_ID, record.request_id.clone()),
+        (
+            ann::HISTORY,
+            crate::model::arc::with_change(history, record.clone()),
+        ),
     ]
     .into_iter()
     .collect();
     if obj.metadata.annotations.is_some() {
-        for (k, v) in &record {
+        for (k, v) in &notes {
             ops.push(json!({"op": "add", "path": format!("/metadata/annotations/{}", escape(k)), "value": v}));
         }
     } else {
-        ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": record}));
+        ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": notes}));
     }
     Value::Array(ops)
 }
@@ -202,7 +227,16 @@ fn finished(
 async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
     let ctx = session.ctx();
     let engine = plan.target.engine;
-    let ar = session.resolve(&[Wanted::engine(engine)]).await?.remove(0);
+    let writing = plan.dry_run == DryRun::None;
+    let needs = Arc.needs(plan);
+    let wanted = [Wanted::engine(engine)];
+    let (mut ars, ()) = futures::try_join!(session.resolve(&wanted), async {
+        match writing {
+            true => session.authorize(&needs).await,
+            false => Ok(()),
+        }
+    })?;
+    let ar = ars.remove(0);
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &plan.namespace, &ar);
     let name = plan.target.name.as_str();
     let follow_cmd = format!(
@@ -215,14 +249,16 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
     let obj = get_target(&api, &plan.target, &plan.namespace).await?;
     let state = ArcState::read(&obj);
     let change = decide(plan, &state, &follow_cmd)?;
-    let request_id = crate::context::random_id();
-    let patch = build_patch(
-        &obj,
-        change,
-        plan.action,
-        &request_id,
-        &crate::backend::now_rfc3339(),
-    );
+    let record = Change {
+        action: plan.action.as_str().to_string(),
+        from: change.from,
+        to: change.to,
+        user: crate::api::access::user(ctx).await,
+        at: crate::backend::now_rfc3339(),
+        request_id: crate::context::random_id(),
+    };
+    let request_id = record.request_id.clone();
+    let patch = build_patch(&obj, &record);
     let url = format!(
         "{} {}/{} ({}, application/json-patch+json)",
         engine.resource(),
@@ -445,6 +481,17 @@ mod tests {
         }
     }
 
+    fn record(from: i64, to: i64, action: &str, id: &str) -> Change {
+        Change {
+            action: action.into(),
+            from,
+            to,
+            user: Some("alice".into()),
+            at: "2025-01-01T00:00:00Z".into(),
+            request_id: id.into(),
+        }
+    }
+
     fn plan(action: Action, apply: ApplyPolicy) -> Plan {
         Plan {
             apply,
@@ -552,13 +599,7 @@ mod tests {
 
     #[test]
     fn the_patch_tests_the_resource_version_before_anything_else() {
-        let p = build_patch(
-            &Mi::new().0,
-            GenerationChange { from: 0, to: 1 },
-            Action::Rotate,
-            "id1",
-            "2025-01-01T00:00:00Z",
-        );
+        let p = build_patch(&Mi::new().0, &record(0, 1, "rotate", "id1"));
         assert_eq!(
             p[0],
             json!({"op": "test", "path": "/metadata/resourceVersion", "value": "42"})
@@ -571,19 +612,15 @@ mod tests {
         assert_eq!(p[2]["value"][ann::LAST_ACTION], "rotate");
         assert_eq!(p[2]["value"][ann::PREVIOUS_GENERATION], "0");
         assert_eq!(p[2]["value"][ann::REQUEST_ID], "id1");
+        let history = crate::model::arc::changes(p[2]["value"][ann::HISTORY].as_str());
+        assert_eq!(history, vec![record(0, 1, "rotate", "id1")]);
         assert_eq!(p.as_array().unwrap().len(), 3);
     }
 
     #[test]
     fn the_patch_sets_the_field_and_annotations_in_place_when_they_exist() {
         let mi = Mi::new().credentials_generation(1).annotated("rotate", 1);
-        let p = build_patch(
-            &mi.0,
-            GenerationChange { from: 1, to: 0 },
-            Action::Rollback,
-            "id",
-            "t",
-        );
+        let p = build_patch(&mi.0, &record(1, 0, "rollback", "id"));
         assert_eq!(
             p[1],
             json!({"op": "add", "path": "/spec/update/managedCredentialsGeneration", "value": 0})
@@ -596,20 +633,14 @@ mod tests {
             paths.contains(&"/metadata/annotations/rotate.kubectl.dev~1last-action"),
             "{paths:?}"
         );
-        assert_eq!(paths.len(), 5);
+        assert_eq!(paths.len(), 6);
     }
 
     #[test]
     fn the_patch_applies_locally_and_a_stale_version_fails_its_test() {
         let mi = Mi::new();
-        let patch: json_patch::Patch = serde_json::from_value(build_patch(
-            &mi.0,
-            GenerationChange { from: 0, to: 1 },
-            Action::Rotate,
-            "id",
-            "t",
-        ))
-        .unwrap();
+        let patch: json_patch::Patch =
+            serde_json::from_value(build_patch(&mi.0, &record(0, 1, "rotate", "id"))).unwrap();
         let mut doc = serde_json::to_value(&mi.0).unwrap();
         json_patch::patch(&mut doc, &patch).unwrap();
         assert_eq!(doc["spec"]["update"]["managedCredentialsGeneration"], 1);

@@ -177,6 +177,7 @@ impl Inspect for KubeDb {
         &'a self,
         ctx: &'a Ctx,
         target: &'a Target,
+        _db: &'a DbItem,
         ops_ar: Option<&'a ApiResource>,
         events: Vec<AuditRecord>,
         report: &'a mut HistoryReport,

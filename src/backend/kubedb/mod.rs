@@ -27,6 +27,7 @@ use self::request::{
     build_request, check_preconditions, create_request, follow_command, new_conditions,
     newest_rotate_auth, request_name, Origin,
 };
+use crate::api::access::Need;
 use crate::api::discovery::Wanted;
 use crate::api::lock;
 use crate::api::read::{get_secret_opt, get_target};
@@ -81,12 +82,22 @@ async fn run_in(
     // NB: dry runs write nothing, so they take no lock.
     let locking = plan.dry_run == DryRun::None;
     let wanted = Wanted::engine_and_ops(engine);
-    let (mut ars, peeked) = futures::try_join!(session.resolve(&wanted), async {
-        match locking {
-            true => lock::peek(ctx, ns, kind, name).await.map(Some),
-            false => Ok(None),
+    let needs = KubeDb.needs(plan);
+    let (mut ars, peeked, ()) = futures::try_join!(
+        session.resolve(&wanted),
+        async {
+            match locking {
+                true => lock::peek(ctx, ns, kind, name).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match locking {
+                true => session.authorize(&needs).await,
+                false => Ok(()),
+            }
         }
-    })?;
+    )?;
     let (ops_ar, db_ar) = (ars.remove(1), ars.remove(0));
     let apis = Apis {
         db: Api::namespaced_with(ctx.client.clone(), ns, &db_ar),
@@ -715,6 +726,38 @@ impl Rotate for KubeDb {
     /// makes; a retry is a new RotateAuth like the failed one.
     fn check(&self, _plan: &Plan) -> Result<()> {
         Ok(())
+    }
+
+    /// The lock's Lease (created the first time, updated after), the ops request, the
+    /// audit Event; the Secret a rollback, `--password-stdin` or `--generate` makes (and
+    /// deletes again when its request cannot be made); with `--wait`, the ops request's
+    /// watch.
+    fn needs(&self, plan: &Plan) -> Vec<Need> {
+        let ns = plan.namespace.as_str();
+        let engine = plan.target.engine;
+        let lease = lock::lease_name(engine.kind, &plan.target.name);
+        let mut needs = vec![
+            Need::new("create", lock::GROUP, "leases", ns),
+            Need::new("update", lock::GROUP, "leases", ns).named(&lease),
+            Need::new("create", "", "events", ns),
+        ];
+        if let Some(ops) = engine.ops() {
+            needs.push(Need::new("create", KUBEDB_OPS_GROUP, ops.plural, ns));
+            if plan.wait {
+                needs.push(Need::new("watch", KUBEDB_OPS_GROUP, ops.plural, ns));
+            }
+        }
+        let makes_secret = !plan.retry
+            && (plan.action == Action::Rollback
+                || matches!(
+                    plan.credential,
+                    NewCredential::Supplied { .. } | NewCredential::Generate { .. }
+                ));
+        if makes_secret {
+            needs.push(Need::new("create", "", "secrets", ns));
+            needs.push(Need::new("delete", "", "secrets", ns));
+        }
+        needs
     }
 
     fn change<'a>(

@@ -229,6 +229,7 @@ pub async fn create_request(
     name_for: &(dyn Fn(u32) -> String + Sync),
     secret_ref: Option<&str>,
 ) -> Result<(DynamicObject, Origin)> {
+    let user = crate::api::access::user(ctx).await;
     for attempt in 0..NAME_ATTEMPTS {
         let name = name_for(attempt);
         let (api, ops_ar) = (&apis.ops, &apis.ops_ar);
@@ -238,9 +239,10 @@ pub async fn create_request(
             .annotations
             .get_or_insert_with(BTreeMap::new);
         a.insert(ann::REQUEST_ID.into(), ctx.command_id.clone());
-        if let Some(u) = &ctx.user {
+        if let Some(u) = &user {
             a.insert(ann::USER.into(), u.clone());
         }
+        a.insert(ann::CHANGED_AT.into(), crate::backend::now_rfc3339());
         let action = format!(
             "create {}.{} {}/{name}",
             ops.plural, KUBEDB_OPS_GROUP, plan.namespace
