@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs the database servers the login tests start on loopback (PostgreSQL, MariaDB,
-# Redis, from Debian's packages) when they are missing. Tests start their own instances in
-# temp dirs; no system service is used (the packages' own services are not started).
+# Installs what the tests need from Debian's packages when it is missing: the database
+# servers the login tests start on loopback (PostgreSQL, MariaDB, Redis; tests start their
+# own instances in temp dirs, and the packages' own services are not started), and the
+# shells whose completion scripts are tested (zsh, fish; bash is there already).
 set -euo pipefail
 need=()
 command -v psql >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-client)
 command -v mariadbd >/dev/null 2>&1 && command -v mariadb >/dev/null 2>&1 || need+=(mariadb-server mariadb-client)
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || need+=(redis-server redis-tools)
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -22,6 +22,7 @@ Exit codes:
   7    verify: a login result is wrong (current refused, or previous still accepted)
   8    verify: the database could not be reached
   9    verify: not supported for this engine (no login client for its protocol)
+  10   forbidden: a permission the command needs is missing (checked before any write)
   124  timed out while waiting (the rotation goes on)
   130  interrupted: while waiting (the rotation goes on), or while writing (nothing landed)
 With several targets: the failed rows' common code, else 1.
@@ -451,14 +452,19 @@ pub enum Command {
     Version,
 
     /// Print shell completion: `kubectl` prints the kubectl_complete-rotate helper that
-    /// kubectl 1.26+ runs to complete `kubectl rotate ...`.
+    /// kubectl 1.26+ runs to complete `kubectl rotate ...`; bash, zsh, fish and powershell
+    /// print a script that completes `kubectl-rotate` run by its own name.
     ///
-    /// Save it as an executable named kubectl_complete-rotate on PATH (next to
-    /// kubectl-rotate). It completes verbs, flags, TYPEs and the names of the databases
+    /// Save the helper as an executable named kubectl_complete-rotate on PATH (next to
+    /// kubectl-rotate). Each completes verbs, flags, TYPEs and the names of the databases
     /// of a TYPE, read from the cluster.
     #[command(after_help = "Examples:
   kubectl rotate completion kubectl > ~/.krew/bin/kubectl_complete-rotate
-  chmod +x ~/.krew/bin/kubectl_complete-rotate")]
+  chmod +x ~/.krew/bin/kubectl_complete-rotate
+  source <(kubectl-rotate completion bash)
+  kubectl-rotate completion zsh > \"${fpath[1]}/_kubectl-rotate\"
+  kubectl-rotate completion fish > ~/.config/fish/completions/kubectl-rotate.fish
+  kubectl-rotate completion powershell | Out-String | Invoke-Expression")]
     Completion(CompletionArgs),
 
     /// What kubectl_complete-rotate asks: candidates for WORDS, one a line, then Cobra's
@@ -470,7 +476,8 @@ pub enum Command {
 /// `kubectl rotate completion` arguments.
 #[derive(Args, Debug, Clone)]
 pub struct CompletionArgs {
-    /// The shell: `kubectl` (the helper kubectl 1.26+ runs for plugins).
+    /// The shell: `kubectl` (the helper kubectl 1.26+ runs for plugins), or a shell for
+    /// `kubectl-rotate` run by its own name.
     #[arg(value_enum)]
     pub shell: CompletionShell,
 }
@@ -480,6 +487,14 @@ pub struct CompletionArgs {
 pub enum CompletionShell {
     /// The kubectl_complete-rotate helper.
     Kubectl,
+    /// A bash script (`complete -F`).
+    Bash,
+    /// A zsh script (`compdef`).
+    Zsh,
+    /// A fish script (`complete -c`).
+    Fish,
+    /// A PowerShell script (`Register-ArgumentCompleter`).
+    Powershell,
 }
 
 /// `kubectl rotate __complete` arguments: the words after `rotate`, as typed.

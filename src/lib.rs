@@ -149,11 +149,7 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             cmd::list::verdict(&rows, &plan)
         }
         Command::Completion(a) => {
-            match a.shell {
-                cli::CompletionShell::Kubectl => {
-                    write!(io.out, "{}", cmd::complete::KUBECTL_HELPER)?
-                }
-            }
+            write!(io.out, "{}", cmd::complete::script(a.shell))?;
             Ok(io.out.flush()?)
         }
         Command::Complete(a) => {

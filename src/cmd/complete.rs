@@ -12,7 +12,7 @@ use clap::CommandFactory;
 
 use crate::api::discovery::{discover, Wanted};
 use crate::api::read::{collection_url, list_pages};
-use crate::cli::{Cli, KubeArgs};
+use crate::cli::{Cli, CompletionShell, KubeArgs};
 use crate::context::{discard, Ctx};
 use crate::engines::{find, ENGINES};
 use crate::model::DbItem;
@@ -116,6 +116,9 @@ fn kube_args(words: &[String]) -> KubeArgs {
         match flag {
             "--kubeconfig" => args.kubeconfig = value().map(Into::into),
             "--context" => args.context = value(),
+            "--cluster" => args.cluster = value(),
+            "--user" => args.user = value(),
+            "-s" | "--server" => args.server = value(),
             "-n" | "--namespace" => args.namespace = value(),
             _ => {}
         }
@@ -161,6 +164,18 @@ pub const KUBECTL_HELPER: &str = "#!/usr/bin/env sh
 # named kubectl_complete-rotate on PATH.
 exec kubectl rotate __complete \"$@\"
 ";
+
+/// `kubectl rotate completion SHELL`: the kubectl helper, or a script for `kubectl-rotate`
+/// run by its own name. Every one of them asks `__complete`, so all complete alike.
+pub fn script(shell: CompletionShell) -> &'static str {
+    match shell {
+        CompletionShell::Kubectl => KUBECTL_HELPER,
+        CompletionShell::Bash => include_str!("complete/bash.sh"),
+        CompletionShell::Zsh => include_str!("complete/zsh.zsh"),
+        CompletionShell::Fish => include_str!("complete/fish.fish"),
+        CompletionShell::Powershell => include_str!("complete/powershell.ps1"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
