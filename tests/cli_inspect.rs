@@ -430,10 +430,44 @@ fn history_of_an_arc_instance_reads_back_the_generations_the_plugin_recorded() {
     let out = env.rotate(&["history", "sqlmi/sqlmi-demo"]);
     out.expect(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "each change once: {}", out.stdout);
     assert_eq!(lines[0], "ACTION     GENERATION   USER            TIME");
     assert!(
         lines[1].starts_with("rollback   1->0         sandbox-admin"),
         "newest first: {}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with("rotate     0->1         sandbox-admin"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn arc_history_outlives_the_events_through_the_instances_own_record() {
+    let env = Env::demo();
+    env.rotate(&["auth", "sqlmi/sqlmi-demo", "--wait"])
+        .expect(0);
+    env.rotate(&["rollback", "sqlmi/sqlmi-demo", "--wait"])
+        .expect(0);
+    // As kube-apiserver does after --event-ttl: the Events are gone.
+    env.kubectl(&["delete", "events", "--all", "-n", "demo"])
+        .expect(0);
+    let history = env.get("sqlmi", "sqlmi-demo")["metadata"]["annotations"]
+        ["rotate.kubectl.dev/history"]
+        .as_str()
+        .map(str::to_string)
+        .expect("the history annotation");
+    let recorded: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(recorded.as_array().map(Vec::len), Some(2), "{recorded}");
+    let out = env.rotate(&["history", "sqlmi/sqlmi-demo"]);
+    out.expect(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert!(
+        lines[1].starts_with("rollback   1->0         sandbox-admin"),
+        "{}",
         out.stdout
     );
     assert!(
