@@ -729,9 +729,8 @@ impl Rotate for KubeDb {
     }
 
     /// The lock's Lease (created the first time, updated after), the ops request, the
-    /// audit Event; the Secret a rollback, `--password-stdin` or `--generate` makes (and
-    /// deletes again when its request cannot be made); with `--wait`, the ops request's
-    /// watch.
+    /// audit Event; the Secret a rollback, `--password-stdin` or `--generate` makes; with
+    /// `--wait`, the ops request's watch.
     fn needs(&self, plan: &Plan) -> Vec<Need> {
         let ns = plan.namespace.as_str();
         let engine = plan.target.engine;
@@ -753,9 +752,10 @@ impl Rotate for KubeDb {
                     plan.credential,
                     NewCredential::Supplied { .. } | NewCredential::Generate { .. }
                 ));
+        // NB: deleting the Secret again, when its request cannot be made, is best effort
+        // (a Secret left over is said so), so it is not required.
         if makes_secret {
             needs.push(Need::new("create", "", "secrets", ns));
-            needs.push(Need::new("delete", "", "secrets", ns));
         }
         needs
     }
