@@ -17,9 +17,16 @@ fn main() {
     println!("cargo:rustc-env=ROTATE_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=ROTATE_BUILD_DATE={date}");
     println!("cargo:rustc-env=ROTATE_TARGET={target}");
-    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // NB: git says where HEAD and the branch's ref live: in a worktree `.git` is a file and
+    // they are under the main repository's .git, which a fixed `.git/HEAD` would miss
+    // (the commit would stay that of the build before).
+    let mut files = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    files.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for file in files {
+        if let Some(path) = git(&["rev-parse", "--git-path", &file]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
