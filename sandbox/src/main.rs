@@ -112,6 +112,7 @@ async fn main() -> std::process::ExitCode {
             round_trip: latency,
             per_kib: read_cost_per_kib,
         },
+        websocket_upgrade_needs_create: false,
     };
     let server = match rotate_sandbox::Server::bind(opts).await {
         Ok(s) => s,
