@@ -137,17 +137,30 @@ pub fn admit(
     let decision = rbac::authorize(shared, &attrs);
     if !decision.allowed {
         a.outcome = Err(Refused::Status(attrs.forbidden(&decision.reason)));
+    } else if shared.websocket_upgrade_needs_create && is_pod_connect(&attrs.request) {
+        if let Err(e) = authorize_connect_create(shared, &attrs.user, &attrs.request) {
+            a.outcome = Err(Refused::Status(e));
+        }
     }
     a.user = Some(attrs.user);
     a
 }
 
-/// kube-apiserver 1.35's check on a connect upgrade made with GET (a WebSocket) to
+/// A connect request to a pod: `pods/exec`, `pods/attach`, `pods/portforward`.
+fn is_pod_connect(r: &RequestInfo) -> bool {
+    r.resource_request
+        && r.api_group.is_empty()
+        && r.resource == "pods"
+        && matches!(r.subresource.as_str(), "exec" | "attach" | "portforward")
+}
+
+/// kube-apiserver 1.35's check on a connect request made with GET (a WebSocket upgrade) to
 /// `pods/portforward` (and exec, attach), behind its feature gate
-/// AuthorizePodWebsocketUpgradeCreatePermission: the user must also be allowed `create`,
-/// as an SPDY upgrade (a POST) is. Refused: `pods "x" is forbidden: <reason>`, the
-/// authorizer's reason alone (ensureAuthorizedForVerb).
-pub fn authorize_connect_create(
+/// AuthorizePodWebsocketUpgradeCreatePermission ([`crate::Options`]): once `get` is allowed,
+/// the user must also be allowed `create`, as an SPDY upgrade (a POST) is. Refused:
+/// `pods "x" is forbidden: <reason>`, the authorizer's reason alone (the pod registry's
+/// ensureAuthorizedForVerb, which runs before the pod is looked up).
+fn authorize_connect_create(
     shared: &Shared,
     user: &UserInfo,
     request: &RequestInfo,

@@ -271,10 +271,7 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<
         allowed: admission.outcome.is_ok(),
     });
     let user = match (admission.outcome, admission.user) {
-        (Ok(()), Some(user)) => Access {
-            user,
-            request: admission.request,
-        },
+        (Ok(()), Some(user)) => user,
         (Err(auth::Refused::Internal(text)), _) => return Some(text_response(500, &text)),
         (Err(auth::Refused::Status(e)), _) => return Some(error_response(&e)),
         (Ok(()), None) => return Some(error_response(&ApiError::internal("no user"))),
@@ -406,15 +403,9 @@ async fn sandbox_control(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply 
     }
 }
 
-/// Who a request runs as and what it asks, once admitted.
-struct Access {
-    user: auth::UserInfo,
-    request: auth::RequestInfo,
-}
-
 /// Route an admitted request by its path: health, discovery, or a resource under
 /// `/api/v1` or `/apis/{group}/{version}`.
-async fn route(shared: &Arc<Shared>, user: &Access, req: Request<Incoming>) -> Reply {
+async fn route(shared: &Arc<Shared>, user: &auth::UserInfo, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = Query::parse(req.uri().query());
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -514,7 +505,7 @@ fn at_version(mut obj: Value, def: &ResourceDef, version: &str) -> Value {
 /// and reviews to `crud::review`, and dispatch the verb to `list`, `watch` or `crud`.
 async fn resource(
     shared: &Arc<Shared>,
-    user: &Access,
+    user: &auth::UserInfo,
     req: Request<Incoming>,
     query: Query,
     group: &str,
@@ -535,9 +526,6 @@ async fn resource(
     match (t.sub.as_deref(), &method) {
         (None | Some("status"), _) => {}
         (Some("portforward"), _) if t.def.kind == "Pod" => {
-            if shared.websocket_upgrade_needs_create {
-                auth::authorize_connect_create(shared, &user.user, &user.request)?;
-            }
             let name = t.name.clone().unwrap_or_default();
             let pod = shared.store.get(t.def, &ns, &name)?;
             return crate::portforward::upgrade(req, &pod);
@@ -561,7 +549,7 @@ async fn resource(
     };
     if t.def.review {
         return match (&method, &t.name) {
-            (&Method::POST, None) => crud::review(call, &user.user, req).await,
+            (&Method::POST, None) => crud::review(call, user, req).await,
             _ => Err(ApiError::method_not_allowed()),
         };
     }
