@@ -9,6 +9,24 @@
 //! let sb = rotate_sandbox::SandboxHandle::start(rotate_sandbox::Options::demo()).unwrap();
 //! println!("{} {}", sb.url(), sb.kubeconfig_path().display());
 //! ```
+//!
+//! Every request is authenticated, impersonated and authorized as kube-apiserver does it
+//! ([`auth`]): bearer tokens (the kubeconfig's admin is in `system:masters`; `bob`, context
+//! `sandbox-bob`, is bound to nothing), `Impersonate-*` headers, and RBAC over the Roles,
+//! ClusterRoles and bindings in the store, with a real cluster's default policy. To run
+//! kubectl or the plugin as another user:
+//! ```no_run
+//! # let sb = rotate_sandbox::SandboxHandle::start(rotate_sandbox::Options::demo()).unwrap();
+//! let _token = sb.add_user("alice", &["team-a"]); // or add_service_account("demo", "ci")
+//! let role = std::fs::read_to_string("rbac/kubectl-rotate-rotator.yaml").unwrap();
+//! sb.apply_yaml(&role).unwrap(); // as the admin would kubectl apply it
+//! sb.bind("alice", "ClusterRole", "kubectl-rotate-rotator", Some("demo")).unwrap();
+//! let kubeconfig = sb.kubeconfig_for_user("alice").unwrap(); // --kubeconfig for alice
+//! // ... run the plugin, then see what it asked and what was refused:
+//! for r in sb.faults().requests().iter().filter(|r| !r.allowed) {
+//!     println!("{} {} {:?}", r.method, r.path, r.attributes);
+//! }
+//! ```
 
 // NB: `ApiError` mirrors a Kubernetes `Status` body (code, reason, message, details) and only
 // travels on the error path of a request; boxing it would buy nothing measurable.
