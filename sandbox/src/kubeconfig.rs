@@ -1,7 +1,7 @@
 //! The kubeconfigs the sandbox writes: cluster `sandbox` with the CA embedded and, in the
 //! main one, user `sandbox-admin` (context `sandbox`, the current one) and `bob` (context
-//! `sandbox-bob`), both with namespace `demo`; [`write_for_user`] writes one for any user
-//! the sandbox knows (context `sandbox-<user>`).
+//! `sandbox-bob`), both with namespace `demo`, and `serve --user`'s users (context
+//! `sandbox-<user>`); [`write_for_user`] writes one for any user the sandbox knows.
 
 use std::path::Path;
 
@@ -9,15 +9,26 @@ use base64::Engine;
 
 /// Write the main kubeconfig for `url`.
 pub fn write(path: &Path, url: &str, ca_pem: &str, token: &str) -> std::io::Result<()> {
-    write_users(
-        path,
-        url,
-        ca_pem,
-        &[
-            ("sandbox-admin", "sandbox", token),
-            ("bob", "sandbox-bob", crate::FORBIDDEN_TOKEN),
-        ],
-    )
+    write_with_users(path, url, ca_pem, token, &[])
+}
+
+/// Write the main kubeconfig with a context `sandbox-<user>` for each (user, token) more.
+pub fn write_with_users(
+    path: &Path,
+    url: &str,
+    ca_pem: &str,
+    token: &str,
+    users: &[(String, String)],
+) -> std::io::Result<()> {
+    let contexts: Vec<String> = users.iter().map(|(u, _)| format!("sandbox-{u}")).collect();
+    let mut all = vec![
+        ("sandbox-admin", "sandbox", token),
+        ("bob", "sandbox-bob", crate::FORBIDDEN_TOKEN),
+    ];
+    for ((user, token), context) in users.iter().zip(&contexts) {
+        all.push((user.as_str(), context.as_str(), token.as_str()));
+    }
+    write_users(path, url, ca_pem, &all)
 }
 
 /// Write a kubeconfig whose one user is `user` with `token`, in context `sandbox-<user>`
