@@ -1,4 +1,5 @@
-//! Schema defaults and validation (CRD-style) and KubeDB's admission webhook checks.
+//! Schema defaults and validation (CRD-style), RBAC objects' (`crate::auth::objects`), and
+//! KubeDB's admission webhook checks.
 //!
 //! Order as in a real apiserver: CRD defaults (`mutate`), CRD schema validation (required
 //! fields, the ops `spec.type` enum: 422 Invalid, transcript 18), then KubeDB's validating
@@ -25,6 +26,10 @@ use crate::{registry::ResourceDef, ApiError, Shared};
 /// Apply defaults to an object being created or updated (CRD structural defaults; only
 /// fills what is absent, never overwrites).
 pub fn mutate(_shared: &Shared, def: &ResourceDef, obj: &mut Value) {
+    if def.group == crate::auth::RBAC_GROUP {
+        crate::auth::objects::default(def, obj);
+        return;
+    }
     if !obj["spec"].is_object() {
         return;
     }
@@ -89,6 +94,9 @@ pub fn validate(
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
     schema(def, new)?;
+    if def.group == crate::auth::RBAC_GROUP {
+        crate::auth::objects::validate(def, new, old)?;
+    }
     if def.group == "ops.kubedb.com" {
         match old {
             Some(old) => ops_spec_unchanged(def, new, old)?,
@@ -367,6 +375,8 @@ mod tests {
             faults: Faults::default(),
             operator_delay: Duration::from_millis(1),
             latency: Default::default(),
+            users: Default::default(),
+            websocket_upgrade_needs_create: false,
         };
         fixtures::load(&s, crate::Fixtures::Empty);
         s

@@ -162,32 +162,6 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(400, "BadRequest", message)
     }
-    /// 403 for `user` doing `verb` on a resource.
-    pub fn forbidden(user: &str, verb: &str, gr: Gr<'_>, namespace: Option<&str>) -> Self {
-        let scope = match namespace {
-            Some(ns) => format!(" in the namespace \"{ns}\""),
-            None => " at the cluster scope".to_string(),
-        };
-        let what = if gr.group.is_empty() {
-            format!("resource \"{}\" in API group \"\"", gr.plural)
-        } else {
-            format!("resource \"{}\" in API group \"{}\"", gr.plural, gr.group)
-        };
-        let mut d = serde_json::Map::new();
-        if !gr.group.is_empty() {
-            d.insert("group".into(), json!(gr.group));
-        }
-        d.insert("kind".into(), json!(gr.plural));
-        ApiError {
-            code: 403,
-            reason: "Forbidden".into(),
-            message: format!(
-                "{} is forbidden: User \"{user}\" cannot {verb} {what}{scope}",
-                gr.qualified()
-            ),
-            details: Some(Value::Object(d)),
-        }
-    }
     /// 401.
     pub fn unauthorized() -> Self {
         ApiError::new(401, "Unauthorized", "Unauthorized")

@@ -11,7 +11,8 @@
 //! `{"hold": {"method": "PATCH", "pathPrefix": "/apis/...", "count": 1, "millis": 3000}}`,
 //! `{"refuseConnections": {"millis": 5000}}`,
 //! `{"silenceWatch": {"pathPrefix": "/apis/ops.kubedb.com/", "count": 1}}`;
-//! `GET /sandbox/requests` returns the request counts.
+//! `GET /sandbox/requests` returns the request counts, the timeline and the request log
+//! (each request's user, impersonation headers and authorization attributes).
 //!
 //! The failures are a real API server's: a write it applies whose answer never reaches the
 //! client (`loseResponse`), a write held and then applied although its client has gone
@@ -71,6 +72,50 @@ pub struct Ticket {
     depth: u32,
 }
 
+/// One request as it arrived, in the request log ([`Faults::requests`]): who its
+/// credentials say made it, the impersonation headers it carried, who it ran as and with
+/// what authorization attributes, and whether it got past authentication, impersonation
+/// and authorization (a `false` was answered 401, 403, or 500 for groups impersonated
+/// without a user, and never served).
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// The method, WATCH for a watch (as in the counts).
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The query, "" when there was none.
+    pub query: String,
+    /// The authenticated user's name (`system:anonymous` without credentials); None when
+    /// the token was refused (401).
+    pub user: Option<String>,
+    /// The authenticated user's groups.
+    pub groups: Vec<String>,
+    /// The `Impersonate-*` headers received.
+    pub impersonation: crate::auth::Impersonation,
+    /// The user the request was authorized as (the impersonated one, when impersonation
+    /// was allowed); None when it never got that far.
+    pub acting_as: Option<String>,
+    /// The authorization attributes: verb, apiGroup, resource, subresource, namespace
+    /// and name of a resource request, or the path of a non-resource one.
+    pub attributes: crate::auth::RequestInfo,
+    /// Let through to be served.
+    pub allowed: bool,
+}
+
+impl RequestRecord {
+    /// The JSON form `GET /sandbox/requests` lists.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "method": self.method, "path": self.path, "query": self.query,
+            "user": self.user, "groups": self.groups,
+            "impersonate": self.impersonation.to_json(),
+            "actingAs": self.acting_as,
+            "attributes": self.attributes.to_json(),
+            "allowed": self.allowed,
+        })
+    }
+}
+
 /// The fault hooks of one sandbox.
 #[derive(Default)]
 pub struct Faults {
@@ -80,6 +125,7 @@ pub struct Faults {
     skip_real_db: Mutex<std::collections::HashSet<(String, String)>>,
     refuse_until: Mutex<Option<std::time::Instant>>,
     timeline: Mutex<Timeline>,
+    log: Mutex<Vec<RequestRecord>>,
     /// Woken when a restart begins, so open connections (watches too) are dropped.
     pub restarted: tokio::sync::Notify,
 }
@@ -237,13 +283,28 @@ impl Faults {
         v
     }
 
-    /// Forget the counts and the timeline.
+    /// Forget the counts, the timeline and the request log.
     pub fn reset_counts(&self) {
         self.counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Enter a request in the request log.
+    pub fn log_request(&self, record: RequestRecord) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+
+    /// The request log since the last reset, in arrival order: every request but the
+    /// `/sandbox/*` controls, with its user, impersonation and authorization.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A request begins (`method` is WATCH for a watch): enters it in the timeline.
@@ -345,6 +406,7 @@ impl Faults {
             "requests": self.request_counts().into_iter().map(|(m, p, n)| json!({"method": m, "path": p, "count": n})).collect::<Vec<_>>(),
             "criticalPath": self.critical_path(),
             "timeline": self.timeline().into_iter().map(|(m, p, d)| json!({"method": m, "path": p, "depth": d})).collect::<Vec<_>>(),
+            "log": self.requests().iter().map(RequestRecord::to_json).collect::<Vec<_>>(),
         })
     }
 }

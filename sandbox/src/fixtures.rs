@@ -96,6 +96,54 @@ pub fn namespace(shared: &Shared, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Create or replace any object of a served kind, as `kubectl apply` by the admin would
+/// (defaults and validation applied, no authorization): the namespace from its metadata,
+/// `default` when a namespaced object names none.
+pub fn apply(shared: &Shared, mut obj: Value) -> Result<Value, ApiError> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    let kind = obj["kind"].as_str().unwrap_or("").to_string();
+    let def = shared
+        .registry
+        .find_by_api_version(&api_version, &kind)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "no matches for kind \"{kind}\" in version \"{api_version}\""
+            ))
+        })?;
+    let ns = match (def.namespaced, obj["metadata"]["namespace"].as_str()) {
+        (false, _) => String::new(),
+        (true, Some(ns)) if !ns.is_empty() => ns.to_string(),
+        (true, _) => "default".to_string(),
+    };
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    admission::mutate(shared, def, &mut obj);
+    if shared.store.get(def, &ns, &name).is_err() {
+        admission::validate(shared, def, &ns, &obj, None)?;
+        return shared.store.create(def, &ns, obj, false);
+    }
+    shared
+        .store
+        .modify(def, &ns, &name, Part::Main, false, |cur| {
+            let mut new = obj;
+            new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
+            admission::validate(shared, def, &ns, &new, Some(cur))?;
+            Ok(new)
+        })
+}
+
+/// [`apply`] every object of a multi-document YAML text (`---` between them).
+pub fn apply_yaml(shared: &Shared, text: &str) -> Result<Vec<Value>, ApiError> {
+    let mut out = vec![];
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let obj = Value::deserialize(doc)
+            .map_err(|e| ApiError::bad_request(format!("the YAML is not valid: {e}")))?;
+        if obj.is_object() {
+            out.push(apply(shared, obj)?);
+        }
+    }
+    Ok(out)
+}
+
 fn core<'a>(shared: &'a Shared, plural: &str) -> Result<&'a crate::ResourceDef, ApiError> {
     shared
         .registry

@@ -9,12 +9,31 @@
 //! let sb = rotate_sandbox::SandboxHandle::start(rotate_sandbox::Options::demo()).unwrap();
 //! println!("{} {}", sb.url(), sb.kubeconfig_path().display());
 //! ```
+//!
+//! Every request is authenticated, impersonated and authorized as kube-apiserver does it
+//! ([`auth`]): bearer tokens (the kubeconfig's admin is in `system:masters`; `bob`, context
+//! `sandbox-bob`, is bound to nothing), `Impersonate-*` headers, and RBAC over the Roles,
+//! ClusterRoles and bindings in the store, with a real cluster's default policy. To run
+//! kubectl or the plugin as another user:
+//! ```no_run
+//! # let sb = rotate_sandbox::SandboxHandle::start(rotate_sandbox::Options::demo()).unwrap();
+//! let _token = sb.add_user("alice", &["team-a"]); // or add_service_account("demo", "ci")
+//! let role = std::fs::read_to_string("rbac/kubectl-rotate-rotator.yaml").unwrap();
+//! sb.apply_yaml(&role).unwrap(); // as the admin would kubectl apply it
+//! sb.bind("alice", "ClusterRole", "kubectl-rotate-rotator", Some("demo")).unwrap();
+//! let kubeconfig = sb.kubeconfig_for_user("alice").unwrap(); // --kubeconfig for alice
+//! // ... run the plugin, then see what it asked and what was refused:
+//! for r in sb.faults().requests().iter().filter(|r| !r.allowed) {
+//!     println!("{} {} {:?}", r.method, r.path, r.attributes);
+//! }
+//! ```
 
 // NB: `ApiError` mirrors a Kubernetes `Status` body (code, reason, message, details) and only
 // travels on the error path of a request; boxing it would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
 pub mod admission;
+pub mod auth;
 pub mod controllers;
 pub mod error;
 pub mod faults;
@@ -41,9 +60,11 @@ pub use faults::Faults;
 pub use registry::{Registry, ResourceDef};
 pub use store::Store;
 
-/// The bearer token of the sandbox's admin user (written into the kubeconfig).
+/// The bearer token of the sandbox's admin user, `sandbox-admin` in `system:masters`
+/// (written into the kubeconfig).
 pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
-/// A second user, `bob`, who is authenticated but allowed nothing beyond discovery (403s).
+/// A second user, `bob`: authenticated and bound to nothing, so allowed only what every
+/// authenticated user is (discovery, the self reviews); everything else is 403.
 pub const FORBIDDEN_TOKEN: &str = "sandbox-bob-token";
 
 /// Which objects the sandbox starts with.
@@ -77,6 +98,11 @@ pub struct Options {
     pub uninstalled_groups: Vec<String>,
     /// The latency model: none by default.
     pub latency: Latency,
+    /// kube-apiserver 1.35's feature gate AuthorizePodWebsocketUpgradeCreatePermission
+    /// (beta and on from 1.35; 1.32, the version the sandbox serves as, has none, so off
+    /// by default): a `pods/portforward` upgrade made with GET (a WebSocket) must also be
+    /// allowed `create`, as one made with POST (SPDY) is.
+    pub websocket_upgrade_needs_create: bool,
 }
 
 /// What a remote, real API server costs per request, so benchmarks on the sandbox show it:
@@ -107,6 +133,7 @@ impl Options {
             controllers: true,
             uninstalled_groups: vec![],
             latency: Latency::default(),
+            websocket_upgrade_needs_create: false,
         }
     }
     /// No fixtures beyond the namespaces `default` and `demo`.
@@ -130,6 +157,10 @@ pub struct Shared {
     pub operator_delay: Duration,
     /// The latency model.
     pub latency: Latency,
+    /// The users and their tokens.
+    pub users: auth::Users,
+    /// See [`Options::websocket_upgrade_needs_create`].
+    pub websocket_upgrade_needs_create: bool,
 }
 
 /// A running sandbox, on a runtime of its own (so sync and async tests can both use it).
@@ -138,6 +169,7 @@ pub struct SandboxHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
     url: String,
+    ca_pem: String,
     kubeconfig: PathBuf,
     _tmp: Option<TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -202,6 +234,7 @@ impl SandboxHandle {
             shared,
             addr,
             url,
+            ca_pem,
             kubeconfig,
             _tmp: tmp,
             shutdown: Some(tx_stop),
@@ -232,6 +265,95 @@ impl SandboxHandle {
     /// Everything shared by the server.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Add a user `name` in `groups` (and `system:authenticated`, as every authenticated
+    /// user) and return a bearer token for them. They may do nothing but what every
+    /// authenticated user may (discovery, the self reviews) until bound to a role:
+    /// [`SandboxHandle::bind`], [`SandboxHandle::apply_yaml`] or kubectl as the admin.
+    pub fn add_user(&self, name: &str, groups: &[&str]) -> String {
+        self.shared.users.add(auth::UserInfo::new(name, groups))
+    }
+
+    /// Add any user (uid, groups, extra) and return a bearer token for them.
+    pub fn add_user_info(&self, user: auth::UserInfo) -> String {
+        self.shared.users.add(user)
+    }
+
+    /// A bearer token for the service account `namespace/name`: the user
+    /// `system:serviceaccount:<namespace>:<name>` in `system:serviceaccounts` and
+    /// `system:serviceaccounts:<namespace>`, as its tokens authenticate it (a static
+    /// token here; no ServiceAccount object or TokenRequest is needed).
+    pub fn add_service_account(&self, namespace: &str, name: &str) -> String {
+        self.shared
+            .users
+            .add(auth::UserInfo::service_account(namespace, name))
+    }
+
+    /// Write a kubeconfig for the user `name` (added with [`SandboxHandle::add_user`] or
+    /// [`SandboxHandle::add_service_account`]: their first token), beside the admin's:
+    /// cluster `sandbox`, context `sandbox-<name>` (current, namespace `demo`). Run kubectl
+    /// or the plugin with `--kubeconfig` set to it to act as that user.
+    pub fn kubeconfig_for_user(&self, name: &str) -> std::io::Result<PathBuf> {
+        let token = self.shared.users.token_of(name).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the sandbox has no user {name:?}"),
+            )
+        })?;
+        let file: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.kubeconfig.parent().unwrap_or(Path::new("."));
+        let path = dir.join(format!("kubeconfig-{file}"));
+        kubeconfig::write_for_user(&path, &self.url, &self.ca_pem, name, &token)?;
+        Ok(path)
+    }
+
+    /// Create or replace the objects of a (multi-document) YAML text as the admin would
+    /// with `kubectl apply -f` (defaults and validation applied): Roles, bindings, the
+    /// ClusterRoles in `rbac/`, or any other served kind.
+    pub fn apply_yaml(&self, yaml: &str) -> Result<Vec<serde_json::Value>, ApiError> {
+        fixtures::apply_yaml(&self.shared, yaml)
+    }
+
+    /// Bind the role `role_kind`/`role` (`Role` or `ClusterRole`) to the user `user`: a
+    /// RoleBinding in `namespace`, or a ClusterRoleBinding when `namespace` is None. The
+    /// binding is named `<role>-<user>`.
+    pub fn bind(
+        &self,
+        user: &str,
+        role_kind: &str,
+        role: &str,
+        namespace: Option<&str>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let name: String = format!("{role}-{user}")
+            .chars()
+            .map(|c| if c == ':' { '-' } else { c })
+            .collect();
+        let kind = if namespace.is_some() {
+            "RoleBinding"
+        } else {
+            "ClusterRoleBinding"
+        };
+        let mut binding = serde_json::json!({
+            "apiVersion": format!("{}/v1", auth::RBAC_GROUP),
+            "kind": kind,
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": auth::RBAC_GROUP, "kind": role_kind, "name": role},
+            "subjects": [{"apiGroup": auth::RBAC_GROUP, "kind": "User", "name": user}],
+        });
+        if let Some(ns) = namespace {
+            binding["metadata"]["namespace"] = serde_json::json!(ns);
+        }
+        fixtures::apply(&self.shared, binding)
     }
 }
 
@@ -272,7 +394,10 @@ impl Server {
             faults: Faults::default(),
             operator_delay: opts.operator_delay,
             latency: opts.latency,
+            users: auth::Users::new(),
+            websocket_upgrade_needs_create: opts.websocket_upgrade_needs_create,
         });
+        auth::bootstrap::load(&shared);
         fixtures::load(&shared, opts.fixtures);
         let (acceptor, ca_pem) = tls::acceptor()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
@@ -280,6 +405,8 @@ impl Server {
         if opts.controllers {
             controllers::spawn_all(shared.clone());
         }
+        // NB: kube-controller-manager's, so it runs with or without the simulated operators.
+        tokio::spawn(auth::objects::run_aggregation(shared.clone()));
         Ok(Server {
             shared,
             addr,

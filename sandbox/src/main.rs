@@ -1,8 +1,9 @@
 //! `rotate-sandbox serve --kubeconfig PATH [--fixtures demo] [--operator-delay DURATION]
-//! [--latency DURATION] [--read-cost-per-kib real|DURATION]`
+//! [--latency DURATION] [--read-cost-per-kib real|DURATION] [--user NAME[=GROUP,...]]`
 //!
-//! Writes a kubeconfig (context `sandbox`, namespace `demo`), prints `ready <url>` on stdout
-//! once it accepts connections, and runs until SIGINT/SIGTERM.
+//! Writes a kubeconfig (context `sandbox`, namespace `demo`; `sandbox-bob`; `sandbox-NAME`
+//! per `--user`), prints `ready <url>` on stdout once it accepts connections, and runs
+//! until SIGINT/SIGTERM.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +51,11 @@ enum Cmd {
         /// kube-apiserver 1.32 with etcd took (78us per KiB), 0 none.
         #[arg(long, default_value = "0ms", value_parser = parse_cost)]
         read_cost_per_kib: Duration,
+        /// Add a user, e.g. alice or alice=team-a,team-b (groups), with a context
+        /// sandbox-NAME in the kubeconfig. Bound to nothing: bind it as the admin
+        /// (kubectl create rolebinding ... --user=alice). Repeatable.
+        #[arg(long = "user", value_name = "NAME[=GROUP,...]")]
+        users: Vec<String>,
     },
 }
 
@@ -97,6 +103,7 @@ async fn main() -> std::process::ExitCode {
         real_db,
         latency,
         read_cost_per_kib,
+        users,
     } = cli.cmd;
     let opts = rotate_sandbox::Options {
         port,
@@ -112,6 +119,7 @@ async fn main() -> std::process::ExitCode {
             round_trip: latency,
             per_kib: read_cost_per_kib,
         },
+        websocket_upgrade_needs_create: false,
     };
     let server = match rotate_sandbox::Server::bind(opts).await {
         Ok(s) => s,
@@ -138,12 +146,28 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     }
+    let mut tokens = vec![];
+    for spec in &users {
+        let (name, groups) = spec.split_once('=').unwrap_or((spec, ""));
+        let groups: Vec<&str> = groups.split(',').filter(|g| !g.is_empty()).collect();
+        // NB: a service account's name gets its groups, as its tokens authenticate it.
+        let mut user = match name
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            Some((ns, sa)) => rotate_sandbox::auth::UserInfo::service_account(ns, sa),
+            None => rotate_sandbox::auth::UserInfo::new(name, &[]),
+        };
+        user.groups.extend(groups.iter().map(|g| g.to_string()));
+        tokens.push((name.to_string(), server.shared.users.add(user)));
+    }
     let url = format!("https://127.0.0.1:{}", server.addr.port());
-    if let Err(e) = rotate_sandbox::kubeconfig::write(
+    if let Err(e) = rotate_sandbox::kubeconfig::write_with_users(
         &kubeconfig,
         &url,
         &server.tls_ca_pem,
         rotate_sandbox::ADMIN_TOKEN,
+        &tokens,
     ) {
         eprintln!(
             "error: cannot write the kubeconfig {}: {e}",

@@ -69,11 +69,16 @@ pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value
         } else {
             format!("{prefix}/{}", d.plural)
         };
-        paths.insert(coll.clone(), json!({"get": op("list"), "post": op("post")}));
-        paths.insert(
-            format!("{coll}/{{name}}"),
-            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
-        );
+        // NB: a review is create-only: one POST, no object paths.
+        if d.review {
+            paths.insert(coll.clone(), json!({"post": op("post")}));
+        } else {
+            paths.insert(coll.clone(), json!({"get": op("list"), "post": op("post")}));
+            paths.insert(
+                format!("{coll}/{{name}}"),
+                json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+            );
+        }
         if d.status_subresource {
             paths.insert(
                 format!("{coll}/{{name}}/status"),

@@ -1,5 +1,7 @@
-//! Decoding of Kubernetes protobuf request bodies for the core types kubectl sends that
-//! way (`kubectl create secret|configmap|namespace` use `application/vnd.kubernetes.protobuf`).
+//! Decoding of Kubernetes protobuf request bodies for the built-in types kubectl sends that
+//! way (`kubectl create secret|configmap|namespace|role|rolebinding|clusterrole|
+//! clusterrolebinding` and `kubectl auth can-i|whoami` use
+//! `application/vnd.kubernetes.protobuf`).
 //!
 //! The wire form is the magic `k8s\0` followed by a `runtime.Unknown` message whose `raw`
 //! field holds the typed object. Only the fields of the types the sandbox serves are
@@ -69,6 +71,94 @@ const NAMESPACE_SPEC: Schema = &[(1, "finalizers", F::RepStr)];
 const NAMESPACE: Schema = &[
     (1, "metadata", F::Msg(OBJECT_META)),
     (2, "spec", F::Msg(NAMESPACE_SPEC)),
+];
+
+// rbac.authorization.k8s.io/v1 (k8s.io/api/rbac/v1/generated.proto).
+const POLICY_RULE: Schema = &[
+    (1, "verbs", F::RepStr),
+    (2, "apiGroups", F::RepStr),
+    (3, "resources", F::RepStr),
+    (4, "resourceNames", F::RepStr),
+    (5, "nonResourceURLs", F::RepStr),
+];
+const LABEL_SELECTOR_REQUIREMENT: Schema = &[
+    (1, "key", F::Str),
+    (2, "operator", F::Str),
+    (3, "values", F::RepStr),
+];
+const LABEL_SELECTOR: Schema = &[
+    (1, "matchLabels", F::MapStrStr),
+    (2, "matchExpressions", F::RepMsg(LABEL_SELECTOR_REQUIREMENT)),
+];
+const AGGREGATION_RULE: Schema = &[(1, "clusterRoleSelectors", F::RepMsg(LABEL_SELECTOR))];
+const ROLE: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "rules", F::RepMsg(POLICY_RULE)),
+];
+const CLUSTER_ROLE: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "rules", F::RepMsg(POLICY_RULE)),
+    (3, "aggregationRule", F::Msg(AGGREGATION_RULE)),
+];
+const SUBJECT: Schema = &[
+    (1, "kind", F::Str),
+    (2, "apiGroup", F::Str),
+    (3, "name", F::Str),
+    (4, "namespace", F::Str),
+];
+const ROLE_REF: Schema = &[
+    (1, "apiGroup", F::Str),
+    (2, "kind", F::Str),
+    (3, "name", F::Str),
+];
+const BINDING: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "subjects", F::RepMsg(SUBJECT)),
+    (3, "roleRef", F::Msg(ROLE_REF)),
+];
+
+// authorization.k8s.io/v1 and authentication.k8s.io/v1: the reviews kubectl auth sends.
+const RESOURCE_ATTRIBUTES: Schema = &[
+    (1, "namespace", F::Str),
+    (2, "verb", F::Str),
+    (3, "group", F::Str),
+    (4, "version", F::Str),
+    (5, "resource", F::Str),
+    (6, "subresource", F::Str),
+    (7, "name", F::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: Schema = &[(1, "path", F::Str), (2, "verb", F::Str)];
+const SELF_ACCESS_SPEC: Schema = &[
+    (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+    (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+];
+const ACCESS_SPEC: Schema = &[
+    (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+    (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+    (3, "user", F::Str),
+    (4, "groups", F::RepStr),
+    (6, "uid", F::Str),
+];
+const SELF_ACCESS_REVIEW: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(SELF_ACCESS_SPEC)),
+];
+const ACCESS_REVIEW: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(ACCESS_SPEC)),
+];
+const RULES_REVIEW: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(&[(1, "namespace", F::Str)])),
+];
+const SELF_SUBJECT_REVIEW: Schema = &[(1, "metadata", F::Msg(OBJECT_META))];
+const TOKEN_REVIEW: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[(1, "token", F::Str), (2, "audiences", F::RepStr)]),
+    ),
 ];
 
 const TYPE_META: Schema = &[(1, "apiVersion", F::Str), (2, "kind", F::Str)];
@@ -232,12 +322,20 @@ fn decode_msg(b: &[u8], schema: Schema) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
-/// Decode a `k8s\0`-framed protobuf body of the given core kind into its JSON form.
+/// Decode a `k8s\0`-framed protobuf body of the given built-in kind into its JSON form.
 pub fn decode(body: &[u8], kind: &str) -> Result<Value, ApiError> {
     let schema = match kind {
         "Secret" => SECRET,
         "ConfigMap" => CONFIG_MAP,
         "Namespace" => NAMESPACE,
+        "Role" => ROLE,
+        "ClusterRole" => CLUSTER_ROLE,
+        "RoleBinding" | "ClusterRoleBinding" => BINDING,
+        "SelfSubjectAccessReview" => SELF_ACCESS_REVIEW,
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => ACCESS_REVIEW,
+        "SelfSubjectRulesReview" => RULES_REVIEW,
+        "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
+        "TokenReview" => TOKEN_REVIEW,
         other => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "application/vnd.kubernetes.protobuf for {other}: send JSON"

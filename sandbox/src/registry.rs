@@ -44,6 +44,12 @@ pub struct ResourceDef {
     pub ops_types: Vec<String>,
     /// Whether this is a custom resource (generation tracks spec; CRD-style defaults).
     pub custom: bool,
+    /// A review: create-only and never stored, its answer computed from the request
+    /// (SelfSubjectAccessReview and kin, see `crate::auth::reviews`).
+    pub review: bool,
+    /// Names are path segments (`system:basic-user`), as RBAC objects' are; otherwise
+    /// DNS-1123 subdomains.
+    pub path_segment_names: bool,
 }
 
 impl ResourceDef {
@@ -81,6 +87,9 @@ impl ResourceDef {
     }
     /// Discovery verbs.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.review {
+            return vec!["create"];
+        }
         // NB: namespaces are the one served type without deletecollection.
         if self.kind == "Namespace" {
             vec![
@@ -193,6 +202,8 @@ fn core(kind: &str, plural: &str, short: &[&str], namespaced: bool, status: bool
         required: vec![],
         ops_types: vec![],
         custom: false,
+        review: false,
+        path_segment_names: false,
     }
 }
 
@@ -254,6 +265,93 @@ impl Registry {
                 };
             }
         }
+        // Identity and access, in the order kube-apiserver discovers them (transcript 02):
+        // the reviews (create-only, computed from the request) and RBAC's four kinds.
+        for (group, kind, plural, namespaced) in [
+            (
+                "authentication.k8s.io",
+                "SelfSubjectReview",
+                "selfsubjectreviews",
+                false,
+            ),
+            (
+                "authentication.k8s.io",
+                "TokenReview",
+                "tokenreviews",
+                false,
+            ),
+            (
+                "authorization.k8s.io",
+                "LocalSubjectAccessReview",
+                "localsubjectaccessreviews",
+                true,
+            ),
+            (
+                "authorization.k8s.io",
+                "SelfSubjectAccessReview",
+                "selfsubjectaccessreviews",
+                false,
+            ),
+            (
+                "authorization.k8s.io",
+                "SelfSubjectRulesReview",
+                "selfsubjectrulesreviews",
+                false,
+            ),
+            (
+                "authorization.k8s.io",
+                "SubjectAccessReview",
+                "subjectaccessreviews",
+                false,
+            ),
+        ] {
+            defs.push(ResourceDef {
+                group: group.into(),
+                review: true,
+                ..core(kind, plural, &[], namespaced, false)
+            });
+        }
+        // NB: a Role's table shows when it was created, a binding's its role and age
+        // (kubectl get roles,rolebindings on a real server).
+        let created_at = || {
+            vec![Column {
+                name: "Created At",
+                ty: "date",
+                path: "metadata.creationTimestamp",
+            }]
+        };
+        let role_and_age = || {
+            vec![
+                Column {
+                    name: "Role",
+                    ty: "string",
+                    path: "roleRef",
+                },
+                Column {
+                    name: "Age",
+                    ty: "date",
+                    path: "metadata.creationTimestamp",
+                },
+            ]
+        };
+        for (kind, plural, namespaced, columns) in [
+            (
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                false,
+                role_and_age(),
+            ),
+            ("ClusterRole", "clusterroles", false, created_at()),
+            ("RoleBinding", "rolebindings", true, role_and_age()),
+            ("Role", "roles", true, created_at()),
+        ] {
+            defs.push(ResourceDef {
+                group: crate::auth::RBAC_GROUP.into(),
+                columns,
+                path_segment_names: true,
+                ..core(kind, plural, &[], namespaced, false)
+            });
+        }
         // Leases, as every kube-apiserver serves them (coordination.k8s.io/v1): the plugin
         // holds one per database while it writes a rotation.
         defs.push(ResourceDef {
@@ -287,6 +385,8 @@ impl Registry {
             required: vec![],
             ops_types: vec![],
             custom: true,
+            review: false,
+            path_segment_names: false,
         });
         defs.push(ResourceDef {
             group: "sql.arcdata.microsoft.com".into(),
@@ -302,6 +402,8 @@ impl Registry {
             required: vec![],
             ops_types: vec![],
             custom: true,
+            review: false,
+            path_segment_names: false,
         });
         let mut ops_rotate: std::collections::HashMap<String, bool> = Default::default();
         let rows: Vec<Vec<&str>> = KUBEDB_TSV
@@ -379,6 +481,8 @@ impl Registry {
                     vec![]
                 },
                 custom: true,
+                review: false,
+                path_segment_names: false,
             });
         }
         Registry { defs }
@@ -455,7 +559,10 @@ impl Registry {
         if !d.categories.is_empty() {
             main["categories"] = json!(d.categories);
         }
-        main["storageVersionHash"] = json!(storage_version_hash(d));
+        // NB: reviews are never stored, so they have no storage version.
+        if !d.review {
+            main["storageVersionHash"] = json!(storage_version_hash(d));
+        }
         let mut out = vec![main];
         if d.status_subresource {
             out.push(json!({
@@ -487,7 +594,9 @@ impl Registry {
             "singularResource": d.singular,
             "verbs": d.verbs(),
         });
-        if d.group.is_empty() {
+        // NB: built-in kinds name neither group nor version in their responseKind, core or
+        // not (leases, roles and reviews alike in transcript 03); CRDs name both.
+        if !d.custom {
             r["responseKind"]["group"] = json!("");
             r["responseKind"]["version"] = json!("");
         }

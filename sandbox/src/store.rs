@@ -210,6 +210,22 @@ pub fn valid_name(name: &str) -> bool {
         })
 }
 
+/// Why `name` is not a valid name for objects of `def`, in the apiserver's words; `None`
+/// when it is valid. RBAC objects take path segments (IsValidPathSegmentName), the rest
+/// DNS-1123 subdomains.
+fn name_problem(def: &ResourceDef, name: &str) -> Option<String> {
+    if def.path_segment_names {
+        return match name {
+            "." => Some("may not be '.'".into()),
+            ".." => Some("may not be '..'".into()),
+            _ if name.contains('/') => Some("may not contain '/'".into()),
+            _ if name.contains('%') => Some("may not contain '%'".into()),
+            _ => None,
+        };
+    }
+    (!valid_name(name)).then(|| "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".to_string())
+}
+
 impl Store {
     /// An empty store.
     pub fn new() -> Store {
@@ -401,14 +417,14 @@ impl Store {
                 }
             }
         }
-        if !valid_name(&name) {
+        if let Some(problem) = name_problem(def, &name) {
             return Err(ApiError::invalid(
                 &def.group,
                 &def.kind,
                 &name,
                 vec![crate::error::Cause {
                     reason: "FieldValueInvalid".into(),
-                    message: format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+                    message: format!("Invalid value: \"{name}\": {problem}"),
                     field: "metadata.name".into(),
                 }],
             ));

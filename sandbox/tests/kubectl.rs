@@ -342,7 +342,7 @@ fn a_rotate_auth_ops_request_made_with_kubectl_reaches_successful_and_rotates_th
 #[test]
 fn bumping_the_arc_generation_with_kubectl_patch_goes_updating_then_ready() {
     let sb = SandboxHandle::start(Options {
-        operator_delay: Duration::from_millis(400),
+        operator_delay: Duration::from_millis(800),
         ..Options::demo()
     })
     .unwrap();
@@ -373,19 +373,16 @@ fn bumping_the_arc_generation_with_kubectl_patch_goes_updating_then_ready() {
         "Ready with observedGeneration caught up",
         Duration::from_secs(30),
         || {
-            let state = jsonpath(
+            // NB: one kubectl call for both fields, so a loaded machine still polls often
+            // enough to see the one operator_delay the instance spends Updating.
+            let got = jsonpath(
                 kc,
                 &["get", "sqlmi", "sqlmi-demo", "-n", "demo"],
-                "{.status.state}",
+                "{.status.state} {.status.observedGeneration}",
             );
+            let (state, observed) = got.split_once(' ').unwrap_or((got.as_str(), ""));
             saw_updating |= state == "Updating";
-            let observed: i64 = jsonpath(
-                kc,
-                &["get", "sqlmi", "sqlmi-demo", "-n", "demo"],
-                "{.status.observedGeneration}",
-            )
-            .parse()
-            .unwrap_or(0);
+            let observed: i64 = observed.parse().unwrap_or(0);
             state == "Ready" && observed == gen0 + 1
         },
     );

@@ -67,6 +67,8 @@ mod tests {
             faults: Faults::default(),
             operator_delay,
             latency: Default::default(),
+            users: Default::default(),
+            websocket_upgrade_needs_create: false,
         });
         fixtures::load(&shared, Fixtures::Empty);
         super::spawn_all(shared.clone());
@@ -524,6 +526,8 @@ mod tests {
             faults: Faults::default(),
             operator_delay: Duration::from_millis(1),
             latency: Default::default(),
+            users: Default::default(),
+            websocket_upgrade_needs_create: false,
         });
         fixtures::load(&s, Fixtures::Demo);
         let rv = s.store.resource_version();

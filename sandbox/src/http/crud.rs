@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::list::to_table;
 use super::{at_version, json_response, parse_json, read_body, Call, Reply, Target};
 use crate::admission;
+use crate::auth::UserInfo;
 use crate::error::ApiError;
 use crate::registry::ResourceDef;
 use crate::selector::LabelSelector;
@@ -53,6 +54,17 @@ pub(super) async fn create(call: Call<'_>, req: Request<Incoming>) -> Reply {
     admission::validate(shared, t.def, ns, &obj, None)?;
     let created = shared.store.create(t.def, ns, obj, query.dry_run())?;
     Ok(json_response(201, &at_version(created, t.def, &t.version)))
+}
+
+/// POST of a review (SelfSubjectAccessReview and kin): decoded and checked as any create,
+/// answered by `crate::auth::reviews` for `user`, never stored (201).
+pub(super) async fn review(call: Call<'_>, user: &UserInfo, req: Request<Incoming>) -> Reply {
+    let (shared, t, ns) = (call.shared, call.t, call.ns);
+    let (ct, body) = read_body(req).await?;
+    let obj = parse_object(ct.as_deref(), &body, t.def)?;
+    check_body_identity(t, &obj, ns)?;
+    let answer = crate::auth::reviews::answer(shared, user, t.def, ns, obj)?;
+    Ok(json_response(201, &answer))
 }
 
 /// PUT of one object or its status: a full replacement; custom resources require the

@@ -130,8 +130,25 @@ fn dig<'a>(obj: &'a Value, path: &str) -> &'a Value {
     cur
 }
 
-/// Render objects as a `meta.k8s.io/v1` Table: Name, the kind's printer columns, Age; each
-/// row carries the whole object only with `includeObject=Object`.
+/// One printer column's cell: an `Age` column is the object's age, a reference (RBAC's
+/// `roleRef`) prints as `Kind/name`, anything else as the value at its path.
+fn cell(obj: &Value, c: &crate::registry::Column) -> Value {
+    if c.name == "Age" {
+        return age_of(obj);
+    }
+    match dig(obj, c.path) {
+        Value::Object(r) if r.contains_key("kind") && r.contains_key("name") => json!(format!(
+            "{}/{}",
+            r["kind"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or("")
+        )),
+        v => v.clone(),
+    }
+}
+
+/// Render objects as a `meta.k8s.io/v1` Table: Name, the kind's printer columns, Age (unless
+/// the kind shows its dates itself: RBAC's); each row carries the whole object only with
+/// `includeObject=Object`.
 pub(super) fn to_table(def: &ResourceDef, items: &[Value], query: &Query, rv: u64) -> Value {
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
@@ -139,17 +156,21 @@ pub(super) fn to_table(def: &ResourceDef, items: &[Value], query: &Query, rv: u6
     for c in &def.columns {
         cols.push(json!({"name": c.name, "type": c.ty, "format": "", "description": format!("Custom resource definition column (in JSONPath format): .{}", c.path), "priority": 0}));
     }
-    cols.push(json!({"name": "Age", "type": "date", "format": "", "description": "Custom resource definition column (in JSONPath format): .metadata.creationTimestamp", "priority": 0}));
+    let age_last = !def.columns.iter().any(|c| c.ty == "date");
+    if age_last {
+        cols.push(json!({"name": "Age", "type": "date", "format": "", "description": "Custom resource definition column (in JSONPath format): .metadata.creationTimestamp", "priority": 0}));
+    }
     let full = query.get("includeObject") == Some("Object");
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
             for c in &def.columns {
-                let v = dig(o, c.path);
-                cells.push(if v.is_null() { json!(null) } else { v.clone() });
+                cells.push(cell(o, c));
             }
-            cells.push(age_of(o));
+            if age_last {
+                cells.push(age_of(o));
+            }
             let object = if full {
                 o.clone()
             } else {

@@ -1,5 +1,7 @@
-//! The HTTP side of the API server: TLS connections, bearer-token auth, fault injection,
-//! the router, request parsing and the response helpers every handler uses. What each
+//! The HTTP side of the API server: TLS connections, admission of each request by
+//! `crate::auth` (authentication, impersonation, authorization) and its entry in the
+//! request log, fault injection, the `/sandbox/*` controls, the router, request parsing
+//! and the response helpers every handler uses. What each
 //! route answers lives in the submodules: `discovery` (version, API groups and resources,
 //! OpenAPI), `crud` (get, create, update, patch, delete, status subresource), `list`
 //! (selectors, paging, server-side Tables) and `watch` (event streams).
@@ -15,15 +17,16 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, Gr};
-use crate::faults::Action;
+use crate::auth;
+use crate::error::ApiError;
+use crate::faults::{Action, RequestRecord};
 use crate::registry::{Registry, ResourceDef};
 use crate::store::Part;
 use crate::Shared;
@@ -110,6 +113,21 @@ fn json_response_ct(code: u16, body: &Value, ct: &str) -> Response<Body> {
     r
 }
 
+/// A plain-text answer, as Go's http.Error writes one (kube-apiserver's InternalError).
+fn text_response(code: u16, text: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))).boxed());
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "X-Content-Type-Options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.code, &e.to_status())
 }
@@ -155,24 +173,6 @@ impl Query {
     }
     fn dry_run(&self) -> bool {
         self.pairs.iter().any(|(k, v)| k == "dryRun" && v == "All")
-    }
-}
-
-/// Who is calling.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum User {
-    Admin,
-    Bob,
-    Anonymous,
-}
-
-impl User {
-    fn name(self) -> &'static str {
-        match self {
-            User::Admin => "sandbox-admin",
-            User::Bob => "bob",
-            User::Anonymous => "system:anonymous",
-        }
     }
 }
 
@@ -242,36 +242,43 @@ async fn answer(shared: Arc<Shared>, req: Request<Incoming>) -> Option<Response<
     shared
         .faults
         .record(if watching { "WATCH" } else { method.as_str() }, &path);
-    let user = match req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(v) => match v.strip_prefix("Bearer ").map(str::trim) {
-            Some(crate::ADMIN_TOKEN) => User::Admin,
-            Some(crate::FORBIDDEN_TOKEN) => User::Bob,
-            _ => return Some(error_response(&ApiError::unauthorized())),
-        },
-        None => User::Anonymous,
-    };
-    let public = matches!(
-        path.as_str(),
-        "/version" | "/healthz" | "/readyz" | "/livez"
-    );
-    if user == User::Anonymous && !public {
-        return Some(error_response(&ApiError::new(
-            403,
-            "Forbidden",
-            format!("forbidden: User \"system:anonymous\" cannot get path \"{path}\""),
-        )));
+    if path.starts_with("/sandbox/") {
+        return Some(match sandbox_control(&shared, req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        });
     }
-    let action = if path.starts_with("/sandbox/") {
-        Action::Pass
-    } else {
-        shared.faults.check(method.as_str(), &path, watching)
+    let admission = auth::admit(
+        &shared,
+        method.as_str(),
+        &path,
+        req.uri().query(),
+        req.headers(),
+    );
+    shared.faults.log_request(RequestRecord {
+        method: if watching { "WATCH" } else { method.as_str() }.to_string(),
+        path: path.clone(),
+        query: req.uri().query().unwrap_or("").to_string(),
+        user: admission.requester.as_ref().map(|u| u.name.clone()),
+        groups: admission
+            .requester
+            .as_ref()
+            .map(|u| u.groups.clone())
+            .unwrap_or_default(),
+        impersonation: admission.impersonation.clone(),
+        acting_as: admission.user.as_ref().map(|u| u.name.clone()),
+        attributes: admission.request.clone(),
+        allowed: admission.outcome.is_ok(),
+    });
+    let user = match (admission.outcome, admission.user) {
+        (Ok(()), Some(user)) => user,
+        (Err(auth::Refused::Internal(text)), _) => return Some(text_response(500, &text)),
+        (Err(auth::Refused::Status(e)), _) => return Some(error_response(&e)),
+        (Ok(()), None) => return Some(error_response(&ApiError::internal("no user"))),
     };
+    let action = shared.faults.check(method.as_str(), &path, watching);
     let served = move |shared: Arc<Shared>, req| async move {
-        match route(&shared, user, req).await {
+        match route(&shared, &user, req).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
         }
@@ -343,9 +350,62 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-/// Route an authenticated request by its path: health, sandbox controls, discovery, or a
-/// resource under `/api/v1` or `/apis/{group}/{version}`.
-async fn route(shared: &Arc<Shared>, user: User, req: Request<Incoming>) -> Reply {
+/// The `/sandbox/*` controls, for the admin's token only (anyone else is told there is no
+/// such path; anonymous, that it may not): `POST /sandbox/faults` (see `crate::faults`),
+/// `GET /sandbox/requests` (counts, timeline, request log), `POST /sandbox/users` with
+/// `{"name": "alice", "groups": ["team-a"], "uid": "..."}` (answers `{"token": ...}`).
+async fn sandbox_control(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply {
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let requester = shared.users.authenticate(authorization)?;
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    if !requester.is_master() {
+        if requester.name == auth::ANONYMOUS {
+            let info = auth::RequestInfo::from_request(req.method().as_str(), &path, None);
+            return Err(auth::Attributes {
+                user: requester,
+                request: info,
+            }
+            .forbidden(""));
+        }
+        return Err(ApiError::path_not_found());
+    }
+    match (req.method().clone(), path.as_str()) {
+        (Method::POST, "/sandbox/faults") => {
+            let (_, body) = read_body(req).await?;
+            let cmd = parse_json(&body)?;
+            shared
+                .faults
+                .apply_json(&cmd)
+                .map_err(ApiError::bad_request)?;
+            Ok(json_response(200, &json!({"ok": true})))
+        }
+        (Method::GET, "/sandbox/requests") => Ok(json_response(200, &shared.faults.counts_json())),
+        (Method::POST, "/sandbox/users") => {
+            let (_, body) = read_body(req).await?;
+            let spec = parse_json(&body)?;
+            let name = spec["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ApiError::bad_request("name is required"))?;
+            let user = auth::UserInfo {
+                name: name.to_string(),
+                uid: spec["uid"].as_str().unwrap_or("").to_string(),
+                groups: auth::strings(&spec["groups"]),
+                ..Default::default()
+            };
+            let token = shared.users.add(user);
+            Ok(json_response(201, &json!({"name": name, "token": token})))
+        }
+        _ => Err(ApiError::path_not_found()),
+    }
+}
+
+/// Route an admitted request by its path: health, discovery, or a resource under
+/// `/api/v1` or `/apis/{group}/{version}`.
+async fn route(shared: &Arc<Shared>, user: &auth::UserInfo, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = Query::parse(req.uri().query());
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -359,18 +419,6 @@ async fn route(shared: &Arc<Shared>, user: User, req: Request<Incoming>) -> Repl
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
             Ok(r)
-        }
-        ["sandbox", "faults"] if user == User::Admin => {
-            let (_, body) = read_body(req).await?;
-            let cmd = parse_json(&body)?;
-            shared
-                .faults
-                .apply_json(&cmd)
-                .map_err(ApiError::bad_request)?;
-            Ok(json_response(200, &json!({"ok": true})))
-        }
-        ["sandbox", "requests"] if user == User::Admin => {
-            Ok(json_response(200, &shared.faults.counts_json()))
         }
         ["openapi", "v3"] => Ok(discovery::openapi_index(reg)),
         ["openapi", "v3", "api", "v1"] => discovery::openapi_document(reg, "", "v1"),
@@ -446,20 +494,6 @@ struct Call<'a> {
     query: &'a Query,
 }
 
-fn verb_of(method: &Method, t: &Target, query: &Query) -> &'static str {
-    match (method.as_str(), t.name.is_some()) {
-        ("GET", false) if query.flag("watch") => "watch",
-        ("GET", false) => "list",
-        ("GET", true) => "get",
-        ("POST", _) => "create",
-        ("PUT", _) => "update",
-        ("PATCH", _) => "patch",
-        ("DELETE", false) => "deletecollection",
-        ("DELETE", true) => "delete",
-        _ => "get",
-    }
-}
-
 /// Set an object's apiVersion to the version it is read at (all served versions share
 /// one schema here, so conversion is a relabel).
 fn at_version(mut obj: Value, def: &ResourceDef, version: &str) -> Value {
@@ -467,11 +501,11 @@ fn at_version(mut obj: Value, def: &ResourceDef, version: &str) -> Value {
     obj
 }
 
-/// A resource request: parse the target, refuse the forbidden user, hand `pods/portforward`
-/// off, and dispatch the verb to `list`, `watch` or `crud`.
+/// A resource request (already authorized): parse the target, hand `pods/portforward` off
+/// and reviews to `crud::review`, and dispatch the verb to `list`, `watch` or `crud`.
 async fn resource(
     shared: &Arc<Shared>,
-    user: User,
+    user: &auth::UserInfo,
     req: Request<Incoming>,
     query: Query,
     group: &str,
@@ -481,18 +515,6 @@ async fn resource(
     let reg = &shared.registry;
     let t = parse_target(reg, group, version, rest)?;
     let method = req.method().clone();
-    let verb = verb_of(&method, &t, &query);
-    if user == User::Bob {
-        return Err(ApiError::forbidden(
-            user.name(),
-            verb,
-            Gr {
-                group: &t.def.group,
-                plural: &t.def.plural,
-            },
-            t.namespace.as_deref(),
-        ));
-    }
     let ns = if t.def.namespaced {
         t.namespace.clone().unwrap_or_default()
     } else {
@@ -525,6 +547,12 @@ async fn resource(
         ns: &ns,
         query: &query,
     };
+    if t.def.review {
+        return match (&method, &t.name) {
+            (&Method::POST, None) => crud::review(call, user, req).await,
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     match (method.clone(), t.name.clone()) {
         (Method::GET, None) if query.flag("watch") => watch::watch(shared, &t, &query, table).await,
         (Method::GET, None) => list::list(shared, &t, &query, table),
