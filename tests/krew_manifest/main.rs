@@ -1,8 +1,10 @@
-//! The krew Plugin manifest (plugin-manifest/rotate.yaml) and the packaging script that
-//! renders it (krew/package.sh).
+//! The krew Plugin manifest (plugin-manifest/rotate.yaml), krew-release-bot's template of
+//! it (.krew.yaml) and the packaging script that renders both (krew/package.sh).
 //!
 //! The validator the tests run, krew's `ValidatePlugin` ported plus this project's own
-//! rules, is in validator.rs; the packaging script's tests are in package_script.rs.
+//! rules, is in validator.rs; the packaging script's tests are in package_script.rs; how
+//! the bot renders .krew.yaml is in krew_bot.rs. The real release archives are checked by
+//! tests/release/ (scripts/release.sh builds them).
 //!
 //! No cluster, no network, no release build: the packaging test feeds the script a tiny
 //! fake binary in a temp dir. It needs bash, tar and sha256sum (or shasum), so it is unix
@@ -11,6 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+#[cfg(unix)]
+mod archive;
+mod krew_bot;
 #[cfg(unix)]
 mod package_script;
 mod validator;
