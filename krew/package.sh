@@ -187,9 +187,9 @@ render() {
   local p o a archive sha preamble=""
   case "$mode" in
     placeholders)
-      preamble="# NB: every sha256 below is a placeholder (64 zeros) until $version's archives are
-# built and published: valid in form, matching no archive. See krew/README.md; the
-# release gate \`cargo test --test krew_manifest -- --ignored\` fails until then.
+      preamble="# NB: every sha256 below is a placeholder (64 zeros), valid in form and matching no
+# archive: this is krew/rotate.yaml.tmpl rendered for $version before its archives exist.
+# Submit the manifest scripts/release.sh renders from the archives (krew/README.md).
 "
       ;;
     bot)
