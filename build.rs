@@ -17,9 +17,17 @@ fn main() {
     println!("cargo:rustc-env=ROTATE_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=ROTATE_BUILD_DATE={date}");
     println!("cargo:rustc-env=ROTATE_TARGET={target}");
-    for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
-        if std::path::Path::new(path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+    // Run again when HEAD moves: HEAD itself (a checkout), the branch it names (a commit),
+    // packed-refs. Their paths come from git: in a worktree `.git` is a file, and HEAD and
+    // the refs live elsewhere, so fixed `.git/...` paths would watch nothing and a release
+    // built there would report a stale commit.
+    let mut refs = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    refs.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for r in refs {
+        if let Some(path) = git(&["rev-parse", "--git-path", &r]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
