@@ -1,8 +1,10 @@
-//! The krew Plugin manifest (plugin-manifest/rotate.yaml) and the packaging script that
-//! renders it (krew/package.sh).
+//! The krew Plugin manifest (plugin-manifest/rotate.yaml), krew-release-bot's template of
+//! it (.krew.yaml) and the packaging script that renders both (krew/package.sh).
 //!
 //! The validator the tests run, krew's `ValidatePlugin` ported plus this project's own
-//! rules, is in validator.rs; the packaging script's tests are in package_script.rs.
+//! rules, is in validator.rs; the packaging script's tests are in package_script.rs; how
+//! the bot renders .krew.yaml is in krew_bot.rs. The real release archives are checked by
+//! tests/release/ (scripts/release.sh builds them).
 //!
 //! No cluster, no network, no release build: the packaging test feeds the script a tiny
 //! fake binary in a temp dir. It needs bash, tar and sha256sum (or shasum), so it is unix
@@ -12,11 +14,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[cfg(unix)]
+mod archive;
+mod krew_bot;
+#[cfg(unix)]
 mod package_script;
 mod validator;
 
 use validator::{
-    all_rules, check_semver, name_from_file, read_manifest, Platform, Plugin, SHORT_DESCRIPTION_MAX,
+    all_rules, check_semver, name_from_file, parse, read_manifest, Platform, Plugin,
+    SHORT_DESCRIPTION_MAX,
 };
 
 /// The sha256 the committed manifest carries until release archives exist
@@ -83,19 +89,33 @@ fn committed_manifest_says_what_the_plugin_does_and_needs() {
     }
 }
 
-/// Run with `cargo test --test krew_manifest -- --ignored` when cutting a release: the
-/// committed manifest must carry the real archives' checksums by then.
+/// The committed manifest is the template rendered with placeholder checksums, byte for
+/// byte: a manifest can only carry the checksums of published archives, and nothing is
+/// published before a release. The release command renders the real one from the
+/// archives (tests/release/ checks it). A committed manifest with checksums that look
+/// real but match nothing fails here.
+#[cfg(unix)]
 #[test]
-#[ignore = "release gate: passes only once the sha256 placeholders are replaced"]
-fn committed_manifest_carries_no_placeholder_checksums() {
-    let plugin = read_manifest(&committed_manifest_path());
+fn committed_manifest_is_the_template_rendered_with_placeholder_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("rotate.yaml");
+    let run = std::process::Command::new("bash")
+        .arg(repo_root().join("krew").join("package.sh"))
+        .args(["--placeholders", "--manifest", fresh.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let fresh = std::fs::read_to_string(&fresh).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(committed_manifest_path()).unwrap(),
+        fresh,
+        "plugin-manifest/rotate.yaml is not `krew/package.sh --placeholders`: run it"
+    );
+    let plugin = parse(&fresh);
     for pl in &plugin.spec.platforms {
-        assert_ne!(
-            pl.sha256, PLACEHOLDER_SHA256,
-            "{} still has the placeholder sha256",
-            pl.uri
-        );
+        assert_eq!(pl.sha256, PLACEHOLDER_SHA256, "{}", pl.uri);
     }
+    assert!(fresh.starts_with("# NB: every sha256 below is a placeholder"));
 }
 
 /// One way to break the committed manifest, and the complaint it must draw.

@@ -5,7 +5,7 @@
 //! submitted manifest. `project_rules` adds what krew leaves to reviewers or to install
 //! time and what this project promises: a homepage and description, https URIs in our
 //! release layout, known os/arch values, the binary name, sane `files`, a LICENSE in the
-//! archive, the version in step with Cargo.toml, and exactly the four platforms we ship.
+//! archive, the version in step with Cargo.toml, and exactly the five platforms we ship.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,12 +13,29 @@ use std::path::Path;
 use serde::Deserialize;
 
 /// The platforms every release ships, in the order the manifest lists them.
-pub const PLATFORMS: [(&str, &str); 4] = [
+pub const PLATFORMS: [(&str, &str); 5] = [
     ("linux", "amd64"),
     ("linux", "arm64"),
     ("darwin", "amd64"),
     ("darwin", "arm64"),
+    ("windows", "amd64"),
 ];
+
+/// The archive of `os/arch` for `version`, as the release uploads it: a `.zip` for
+/// Windows (what Windows users and krew plugins there expect), `.tar.gz` elsewhere.
+pub fn archive_name(version: &str, os: &str, arch: &str) -> String {
+    let ext = if os == "windows" { "zip" } else { "tar.gz" };
+    format!("kubectl-rotate_{version}_{os}_{arch}.{ext}")
+}
+
+/// The binary the archive of `os` holds and the manifest's `bin` names.
+pub fn bin_name(os: &str) -> &'static str {
+    if os == "windows" {
+        "kubectl-rotate.exe"
+    } else {
+        "kubectl-rotate"
+    }
+}
 
 /// The longest shortDescription we accept.
 // NB: `kubectl krew search` cuts shortDescription to 50 characters ("..." included), so
@@ -298,8 +315,8 @@ fn is_contained_path(p: &str) -> bool {
 }
 
 /// What krew checks only at install time or leaves to krew-index reviewers, and what this
-/// project promises about its own manifest.
-fn project_rules(p: &Plugin, version: &str) -> Vec<String> {
+/// project promises about its own manifest, which lists exactly `platforms`.
+fn project_rules(p: &Plugin, version: &str, platforms: &[(&str, &str)]) -> Vec<String> {
     let mut errs = Vec::new();
     if p.spec.version != version {
         errs.push(format!(
@@ -362,8 +379,8 @@ fn project_rules(p: &Plugin, version: &str) -> Vec<String> {
             errs.push(format!("platform #{i}: uri {:?} is not https", pl.uri));
         }
         let want_uri = format!(
-            "https://github.com/kubectl-rotate/kubectl-rotate/releases/download/\
-             {version}/kubectl-rotate_{version}_{os}_{arch}.tar.gz"
+            "https://github.com/kubectl-rotate/kubectl-rotate/releases/download/{version}/{}",
+            archive_name(version, os, arch)
         );
         if pl.uri != want_uri {
             errs.push(format!(
@@ -372,11 +389,7 @@ fn project_rules(p: &Plugin, version: &str) -> Vec<String> {
             ));
         }
 
-        let want_bin = if os == "windows" {
-            "kubectl-rotate.exe"
-        } else {
-            "kubectl-rotate"
-        };
+        let want_bin = bin_name(os);
         if pl.bin != want_bin {
             errs.push(format!(
                 "platform #{i}: bin is {:?}, must be {want_bin:?}",
@@ -408,7 +421,7 @@ fn project_rules(p: &Plugin, version: &str) -> Vec<String> {
             errs.push(format!("platform #{i}: LICENSE is not in files"));
         }
     }
-    let mut want: Vec<(String, String)> = PLATFORMS
+    let mut want: Vec<(String, String)> = platforms
         .iter()
         .map(|(o, a)| (o.to_string(), a.to_string()))
         .collect();
@@ -423,7 +436,13 @@ fn project_rules(p: &Plugin, version: &str) -> Vec<String> {
 
 /// Every rule, krew's and ours.
 pub fn all_rules(name: &str, p: &Plugin) -> Vec<String> {
+    rules_for_platforms(name, p, &PLATFORMS)
+}
+
+/// Every rule, krew's and ours, for a manifest of some of the platforms only (one
+/// rendered from a partial build, `scripts/release.sh --only`).
+pub fn rules_for_platforms(name: &str, p: &Plugin, platforms: &[(&str, &str)]) -> Vec<String> {
     let mut errs = krew_rules(name, p);
-    errs.extend(project_rules(p, &expected_version()));
+    errs.extend(project_rules(p, &expected_version(), platforms));
     errs
 }
