@@ -41,7 +41,8 @@ fn table() -> String {
 
 #[test]
 fn the_readme_engines_table_is_the_engine_tables_own() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
         .find("<!-- engines -->\n")
         .expect("the README has an <!-- engines --> marker")
