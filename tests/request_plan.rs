@@ -147,3 +147,23 @@ fn prev_and_status_are_at_most_three_round_trips() {
         assert!(depth <= 3, "{args:?}: {depth} round trips");
     }
 }
+
+#[test]
+fn a_server_dry_run_asks_who_we_are_with_discovery_not_after_it() {
+    let (_one, env) = remote();
+    let (_, depth, _) = measure(&env, &["auth", "pg/pg-demo", "--dry-run=server"]);
+    let reviews = env
+        .sb
+        .faults()
+        .timeline()
+        .iter()
+        .filter(|e| e.1.contains("selfsubjectreviews"))
+        .map(|e| e.2)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        reviews,
+        vec![1],
+        "one SelfSubjectReview, in the first round trip"
+    );
+    assert!(depth <= 4, "--dry-run=server: {depth} round trips");
+}

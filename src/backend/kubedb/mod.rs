@@ -92,9 +92,15 @@ async fn run_in(
             }
         },
         async {
-            match locking {
-                true => session.authorize(&needs).await,
-                false => Ok(()),
+            // NB: a server-side dry run writes nothing, yet its request records who sent
+            // it: who that is is asked now, not after the reads.
+            match plan.dry_run {
+                DryRun::None => session.authorize(&needs).await,
+                DryRun::Server => {
+                    crate::api::access::user(ctx).await;
+                    Ok(())
+                }
+                DryRun::Client => Ok(()),
             }
         }
     )?;
