@@ -7,6 +7,7 @@
 //! decide from these types.
 
 pub mod arc;
+pub mod consumers;
 pub mod ops;
 pub mod secret;
 
