@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use rotate_sandbox::{Options, SandboxHandle};
 use serde_json::Value;
@@ -51,6 +52,31 @@ fn rand_suffix() -> String {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{}-{n}", std::process::id())
 }
+
+/// A StatefulSet of 3 mounting `md-demo-auth` and a DaemonSet, in `demo`.
+const SET_AND_DAEMON: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: demo}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: mariadb:11}]
+      volumes: [{name: auth, secret: {secretName: md-demo-auth}}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: demo}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: busybox}]
+";
 
 fn deployment(name: &str, image: &str, extra_spec: &str) -> String {
     format!(
@@ -251,41 +277,21 @@ fn every_workload_kind_is_created_with_generation_one_and_restarts() {
     let kc = sb.kubeconfig_path();
     apply(
         kc,
-        "apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: demo}
-spec:
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec:
-      containers: [{name: db, image: mariadb:11}]
-      volumes: [{name: auth, secret: {secretName: md-demo-auth}}]
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: agent, namespace: demo}
-spec:
-  selector: {matchLabels: {app: agent}}
-  template:
-    metadata: {labels: {app: agent}}
-    spec:
-      containers: [{name: agent, image: busybox}]
----
+        &format!(
+            "{SET_AND_DAEMON}---
 apiVersion: apps/v1
 kind: ReplicaSet
-metadata: {name: rs1, namespace: demo}
+metadata: {{name: rs1, namespace: demo}}
 spec:
-  selector: {matchLabels: {app: rs1}}
+  selector: {{matchLabels: {{app: rs1}}}}
   template:
-    metadata: {labels: {app: rs1}}
+    metadata: {{labels: {{app: rs1}}}}
     spec:
-      containers: [{name: c, image: busybox}]
+      containers: [{{name: c, image: busybox}}]
 ---
 apiVersion: batch/v1
 kind: CronJob
-metadata: {name: backup, namespace: demo}
+metadata: {{name: backup, namespace: demo}}
 spec:
   schedule: '*/5 * * * *'
   jobTemplate:
@@ -296,17 +302,18 @@ spec:
           containers:
           - name: backup
             image: redis:7
-            envFrom: [{secretRef: {name: rd-demo-auth}}]
+            envFrom: [{{secretRef: {{name: rd-demo-auth}}}}]
 ---
 apiVersion: batch/v1
 kind: Job
-metadata: {name: once, namespace: demo}
+metadata: {{name: once, namespace: demo}}
 spec:
   template:
     spec:
       restartPolicy: Never
-      containers: [{name: c, image: busybox}]
-",
+      containers: [{{name: c, image: busybox}}]
+"
+        ),
     );
     for w in [
         "statefulset/db",
@@ -364,4 +371,113 @@ fn rbac_applies_to_the_workloads() {
         get_json(admin, "deployment/web")["metadata"]["generation"],
         1
     );
+}
+
+#[test]
+fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
+    let mut opts = Options::empty();
+    opts.operator_delay = Duration::from_millis(600);
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(kc, &deployment("web", "nginx:1.27", "  replicas: 2\n"));
+    apply(kc, SET_AND_DAEMON);
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let out = ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+        // NB: a StatefulSet with the default partition (0) reports a "partitioned roll out",
+        // as on a real cluster.
+        assert!(
+            out.contains("successfully rolled out") || out.contains("roll out complete"),
+            "{w}: {out}"
+        );
+    }
+    let d = get_json(kc, "deployment/web");
+    let s = &d["status"];
+    assert_eq!(s["observedGeneration"], 1);
+    for k in [
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+    ] {
+        assert_eq!(s[k], 2, "{k}: {s}");
+    }
+    let progressing = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap();
+    assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+
+    // A restart: the generation moves, the controller observes it a step later, and
+    // rollout status waits for the new revision before it reports success.
+    for w in ["statefulset/db", "daemonset/agent", "deployment/web"] {
+        ok(kc, &["rollout", "restart", w, "-n", "demo"]);
+    }
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert_eq!(
+        d["status"]["observedGeneration"], 1,
+        "observed only after a step"
+    );
+    let out = ok(
+        kc,
+        &[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert!(
+        out.contains("Waiting for deployment"),
+        "rollout status watched it progress: {out}"
+    );
+    assert!(out.contains("successfully rolled out"), "{out}");
+    for w in ["statefulset/db", "daemonset/agent"] {
+        let out = ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+        assert!(
+            out.contains("complete") || out.contains("successfully rolled out"),
+            "{w}: {out}"
+        );
+    }
+    let s = get_json(kc, "statefulset/db")["status"].clone();
+    assert_eq!(s["observedGeneration"], 2);
+    assert_eq!(s["currentRevision"], s["updateRevision"]);
+    assert_eq!(s["readyReplicas"], 3);
+    let s = get_json(kc, "daemonset/agent")["status"].clone();
+    assert_eq!(s["observedGeneration"], 2);
+    assert_eq!(s["numberAvailable"], 1);
+}
+
+#[test]
+fn a_job_runs_to_completion() {
+    let sb = SandboxHandle::start(Options::empty()).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(
+        kc,
+        "apiVersion: batch/v1
+kind: Job
+metadata: {name: once, namespace: demo}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+",
+    );
+    ok(
+        kc,
+        &[
+            "wait",
+            "--for=condition=Complete",
+            "job/once",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert_eq!(get_json(kc, "job/once")["status"]["succeeded"], 1);
 }
