@@ -30,6 +30,7 @@ pub fn mutate(_shared: &Shared, def: &ResourceDef, obj: &mut Value) {
         crate::auth::objects::default(def, obj);
         return;
     }
+    crate::workloads::mutate(def, obj);
     if !obj["spec"].is_object() {
         return;
     }
@@ -94,6 +95,7 @@ pub fn validate(
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
     schema(def, new)?;
+    crate::workloads::validate(def, new, old)?;
     if def.group == crate::auth::RBAC_GROUP {
         crate::auth::objects::validate(def, new, old)?;
     }

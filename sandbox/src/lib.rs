@@ -49,6 +49,7 @@ pub mod selector;
 pub mod spdy;
 pub mod store;
 pub mod tls;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

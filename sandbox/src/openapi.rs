@@ -79,6 +79,12 @@ pub fn group_version(reg: &Registry, group: &str, version: &str) -> Option<Value
                 json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
             );
         }
+        if d.scale_subresource() {
+            paths.insert(
+                format!("{coll}/{{name}}/scale"),
+                json!({"get": op("get"), "put": op("put"), "patch": op("patch")}),
+            );
+        }
         if d.status_subresource {
             paths.insert(
                 format!("{coll}/{{name}}/status"),

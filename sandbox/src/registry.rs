@@ -85,6 +85,21 @@ impl ResourceDef {
             format!("{}.{}", self.plural, self.group)
         }
     }
+    /// Whether `metadata.generation` starts at 1 and counts spec changes: custom resources
+    /// and the workload kinds of apps and batch (not ControllerRevisions), as the
+    /// apiserver's strategies for them do.
+    pub fn tracks_generation(&self) -> bool {
+        self.custom || crate::workloads::is_workload(self)
+    }
+    /// Has a `/scale` subresource (autoscaling/v1 Scale): Deployments, ReplicaSets and
+    /// StatefulSets.
+    pub fn scale_subresource(&self) -> bool {
+        self.group == "apps"
+            && matches!(
+                self.kind.as_str(),
+                "Deployment" | "ReplicaSet" | "StatefulSet"
+            )
+    }
     /// Discovery verbs.
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.review {
@@ -207,6 +222,18 @@ fn core(kind: &str, plural: &str, short: &[&str], namespaced: bool, status: bool
     }
 }
 
+/// A built-in workload kind of `apps/v1` or `batch/v1` (ControllerRevision: no status, no
+/// category, as kube-apiserver serves it).
+fn workload(group: &str, kind: &str, plural: &str, short: &[&str]) -> ResourceDef {
+    let revision = kind == "ControllerRevision";
+    ResourceDef {
+        group: group.into(),
+        categories: if revision { vec![] } else { s(&["all"]) },
+        columns: crate::workloads::columns(kind),
+        ..core(kind, plural, short, true, !revision)
+    }
+}
+
 impl Registry {
     /// The sandbox's built-in types.
     pub fn builtin() -> Registry {
@@ -265,6 +292,18 @@ impl Registry {
                 };
             }
         }
+        // The workloads of apps/v1, in discovery order after core (transcript 02): each in
+        // category `all`, with status and (the replicated ones) scale subresources.
+        defs.push(workload(
+            "apps",
+            "ControllerRevision",
+            "controllerrevisions",
+            &[],
+        ));
+        defs.push(workload("apps", "DaemonSet", "daemonsets", &["ds"]));
+        defs.push(workload("apps", "Deployment", "deployments", &["deploy"]));
+        defs.push(workload("apps", "ReplicaSet", "replicasets", &["rs"]));
+        defs.push(workload("apps", "StatefulSet", "statefulsets", &["sts"]));
         // Identity and access, in the order kube-apiserver discovers them (transcript 02):
         // the reviews (create-only, computed from the request) and RBAC's four kinds.
         for (group, kind, plural, namespaced) in [
@@ -311,6 +350,9 @@ impl Registry {
                 ..core(kind, plural, &[], namespaced, false)
             });
         }
+        // batch/v1 comes between authorization.k8s.io and rbac (transcript 02).
+        defs.push(workload("batch", "CronJob", "cronjobs", &["cj"]));
+        defs.push(workload("batch", "Job", "jobs", &[]));
         // NB: a Role's table shows when it was created, a binding's its role and age
         // (kubectl get roles,rolebindings on a real server).
         let created_at = || {
@@ -564,6 +606,17 @@ impl Registry {
             main["storageVersionHash"] = json!(storage_version_hash(d));
         }
         let mut out = vec![main];
+        if d.scale_subresource() {
+            out.push(json!({
+                "name": format!("{}/scale", d.plural),
+                "singularName": "",
+                "namespaced": d.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if d.status_subresource {
             out.push(json!({
                 "name": format!("{}/status", d.plural),
@@ -607,6 +660,14 @@ impl Registry {
             r["categories"] = json!(d.categories);
         }
         let mut subs = vec![];
+        // NB: scale before status, as kube-apiserver lists them (transcript 03).
+        if d.scale_subresource() {
+            subs.push(json!({
+                "subresource": "scale",
+                "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if d.status_subresource {
             subs.push(json!({
                 "subresource": "status",

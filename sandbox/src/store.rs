@@ -447,7 +447,7 @@ impl Store {
             m.insert("uid".into(), json!(new_uid()));
             m.insert("creationTimestamp".into(), json!(now_rfc3339()));
             m.remove("managedFields");
-            if def.custom {
+            if def.tracks_generation() {
                 m.insert("generation".into(), json!(1));
             }
             m.remove("deletionTimestamp");
@@ -459,7 +459,7 @@ impl Store {
         }
         obj["apiVersion"] = json!(def.api_version());
         obj["kind"] = json!(def.kind);
-        if def.status_subresource && def.custom {
+        if def.status_subresource && (def.custom || crate::workloads::is_workload(def)) {
             // NB: with a status subresource, status is not settable on create.
             if let Some(m) = obj.as_object_mut() {
                 m.remove("status");
@@ -578,7 +578,7 @@ impl Store {
                 }
             }
         }
-        if def.custom && spec_part(&new) != spec_part(&current) {
+        if def.tracks_generation() && spec_part(&new) != spec_part(&current) {
             let g = current["metadata"]["generation"].as_i64().unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }

@@ -246,6 +246,8 @@ const COMPARED_GROUPS: &[&str] = &[
     "authentication.k8s.io",
     "authorization.k8s.io",
     "rbac.authorization.k8s.io",
+    "apps",
+    "batch",
     "coordination.k8s.io",
 ];
 

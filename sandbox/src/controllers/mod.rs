@@ -1,4 +1,5 @@
-//! Simulated controllers: KubeDB ops-manager (RotateAuth) and the Arc SQL MI controller.
+//! Simulated controllers: KubeDB ops-manager (RotateAuth), the Arc SQL MI controller and
+//! kube-controller-manager's workload controllers (Deployments and kin, Jobs).
 //!
 //! Each is one tokio task that subscribes to the store's change broadcast, scans what
 //! already exists once (fixtures), and spawns a short-lived worker per database / per SQL
@@ -12,6 +13,7 @@ use crate::Shared;
 
 pub mod arc;
 pub mod kubedb;
+pub mod workloads;
 
 /// The annotation tests put on an ops request (or a SqlManagedInstance) to plan its
 /// failure: the value is the reason reported.
@@ -20,7 +22,8 @@ pub const FAIL_ANNOTATION: &str = "sandbox.kubectl-rotate.dev/fail";
 /// Start every simulated controller on the current tokio runtime.
 pub fn spawn_all(shared: Arc<Shared>) {
     tokio::spawn(kubedb::run(shared.clone()));
-    tokio::spawn(arc::run(shared));
+    tokio::spawn(arc::run(shared.clone()));
+    tokio::spawn(workloads::run(shared));
 }
 
 /// The planned failure of an object: the fault hook first, then the annotation.

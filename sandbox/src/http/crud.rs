@@ -136,7 +136,7 @@ pub(super) async fn patch(call: Call<'_>, name: &str, part: Part, req: Request<I
     let patch_kind = match ct.as_str() {
         "application/merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json,
-        "application/strategic-merge-patch+json" if !def.custom => PatchKind::Merge,
+        "application/strategic-merge-patch+json" if !def.custom => PatchKind::Strategic,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     let patch = parse_json(&body)?;
@@ -148,6 +148,14 @@ pub(super) async fn patch(call: Call<'_>, name: &str, part: Part, req: Request<I
                     return Err(ApiError::bad_request("a merge patch must be a JSON object"));
                 }
                 json_patch::merge(&mut new, &patch)
+            }
+            PatchKind::Strategic => {
+                if !patch.is_object() {
+                    return Err(ApiError::bad_request(
+                        "a strategic merge patch must be a JSON object",
+                    ));
+                }
+                crate::workloads::strategic_merge(&mut new, &patch)
             }
             PatchKind::Json => {
                 let p: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
@@ -170,6 +178,75 @@ pub(super) async fn patch(call: Call<'_>, name: &str, part: Part, req: Request<I
         Ok(new)
     })?;
     Ok(json_response(200, &at_version(updated, def, &t.version)))
+}
+
+/// The `/scale` subresource of a Deployment, ReplicaSet or StatefulSet: GET answers its
+/// `autoscaling/v1` Scale; PUT and PATCH (merge, strategic or JSON) of the Scale set
+/// `spec.replicas` (a spec change: the generation moves).
+pub(super) async fn scale(call: Call<'_>, name: &str, req: Request<Incoming>) -> Reply {
+    let (shared, t, ns, query) = (call.shared, call.t, call.ns, call.query);
+    let def = t.def;
+    let method = req.method().clone();
+    let cur = shared.store.get(def, ns, name)?;
+    let mut scale = crate::workloads::scale_of(&cur);
+    match method {
+        hyper::Method::GET => return Ok(json_response(200, &scale)),
+        hyper::Method::PUT | hyper::Method::PATCH => {}
+        _ => return Err(ApiError::method_not_allowed()),
+    }
+    let (ct, body) = read_body(req).await?;
+    let ct = ct.unwrap_or_default();
+    let ct = ct.split(';').next().unwrap_or("").trim().to_string();
+    let given = parse_json(&body)?;
+    if method == hyper::Method::PUT {
+        scale = given;
+    } else {
+        match ct.as_str() {
+            "application/merge-patch+json" => json_patch::merge(&mut scale, &given),
+            "application/strategic-merge-patch+json" => {
+                crate::workloads::strategic_merge(&mut scale, &given)
+            }
+            "application/json-patch+json" => {
+                let p: json_patch::Patch = serde_json::from_value(given).map_err(|e| {
+                    ApiError::bad_request(format!("the JSON patch is malformed: {e}"))
+                })?;
+                json_patch::patch(&mut scale, &p).map_err(|e| {
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )
+                })?;
+            }
+            other => return Err(ApiError::unsupported_media_type(other)),
+        }
+    }
+    let Some(replicas) = scale["spec"]["replicas"].as_i64().filter(|r| *r >= 0) else {
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            vec![crate::error::Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: must be greater than or equal to 0".into(),
+                field: "spec.replicas".into(),
+            }],
+        ));
+    };
+    let rv = scale["metadata"]["resourceVersion"].clone();
+    let updated = shared
+        .store
+        .modify(def, ns, name, Part::Main, query.dry_run(), |cur| {
+            let mut new = cur.clone();
+            new["spec"]["replicas"] = json!(replicas);
+            if rv.as_str().is_some_and(|s| !s.is_empty()) {
+                new["metadata"]["resourceVersion"] = rv.clone();
+            }
+            Ok(new)
+        })?;
+    Ok(json_response(200, &crate::workloads::scale_of(&updated)))
 }
 
 /// DELETE of one object, honouring dryRun and a resourceVersion precondition in the
@@ -271,6 +348,7 @@ fn parse_object(ct: Option<&str>, body: &[u8], def: &ResourceDef) -> Result<Valu
 #[derive(Clone, Copy)]
 enum PatchKind {
     Merge,
+    Strategic,
     Json,
 }
 

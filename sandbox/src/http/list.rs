@@ -136,6 +136,11 @@ fn cell(obj: &Value, c: &crate::registry::Column) -> Value {
     if c.name == "Age" {
         return age_of(obj);
     }
+    // A `ready/desired` column (a workload's Ready): two integer paths, 0 when unset.
+    if let Some((a, b)) = c.path.split_once('/') {
+        let n = |p: &str| dig(obj, p).as_i64().unwrap_or(0);
+        return json!(format!("{}/{}", n(a), n(b)));
+    }
     match dig(obj, c.path) {
         Value::Object(r) if r.contains_key("kind") && r.contains_key("name") => json!(format!(
             "{}/{}",

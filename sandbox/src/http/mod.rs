@@ -525,6 +525,16 @@ async fn resource(
     }
     match (t.sub.as_deref(), &method) {
         (None | Some("status"), _) => {}
+        (Some("scale"), _) if t.def.scale_subresource() && t.name.is_some() => {
+            let name = t.name.clone().unwrap_or_default();
+            let call = Call {
+                shared,
+                t: &t,
+                ns: &ns,
+                query: &query,
+            };
+            return crud::scale(call, &name, req).await;
+        }
         (Some("portforward"), _) if t.def.kind == "Pod" => {
             let name = t.name.clone().unwrap_or_default();
             let pod = shared.store.get(t.def, &ns, &name)?;

@@ -1,0 +1,483 @@
+//! The workloads with real kubectl (issue 13): apps/v1 Deployments, StatefulSets, DaemonSets,
+//! ReplicaSets and batch/v1 Jobs and CronJobs are served as kube-apiserver serves them
+//! (discovery, generation, status and scale, strategic merge patches, RBAC), the simulated
+//! workload controller rolls them out so `kubectl rollout status` finishes, and a stalled
+//! rollout makes it fail.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use rotate_sandbox::{Options, SandboxHandle};
+use serde_json::Value;
+
+fn kubectl(kc: &Path, args: &[&str]) -> Output {
+    Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
+        .args(args)
+        .env("KUBECONFIG", kc)
+        .output()
+        .expect("kubectl must be on PATH")
+}
+
+#[track_caller]
+fn ok(kc: &Path, args: &[&str]) -> String {
+    let out = kubectl(kc, args);
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[track_caller]
+fn get_json(kc: &Path, what: &str) -> Value {
+    serde_json::from_str(&ok(kc, &["get", what, "-n", "demo", "-o", "json"])).unwrap()
+}
+
+fn apply(kc: &Path, yaml: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("workloads-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("w.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let out = ok(kc, &["apply", "-f", f.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+fn rand_suffix() -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+/// A StatefulSet of 3 mounting `md-demo-auth` and a DaemonSet, in `demo`.
+const SET_AND_DAEMON: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: demo}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: mariadb:11}]
+      volumes: [{name: auth, secret: {secretName: md-demo-auth}}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: demo}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: busybox}]
+";
+
+fn deployment(name: &str, image: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  namespace: demo
+spec:
+{extra_spec}  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers:
+      - name: app
+        image: {image}
+        env:
+        - name: PGPASSWORD
+          valueFrom:
+            secretKeyRef: {{name: pg-demo-auth, key: password}}
+"
+    )
+}
+
+#[test]
+fn discovery_lists_the_workloads_with_short_names_and_kubectl_reads_them() {
+    let sb = SandboxHandle::start(Options::empty()).unwrap();
+    let kc = sb.kubeconfig_path();
+    let out = ok(kc, &["api-resources", "--api-group=apps", "-o", "wide"]);
+    for (name, short) in [
+        ("deployments", "deploy"),
+        ("statefulsets", "sts"),
+        ("daemonsets", "ds"),
+        ("replicasets", "rs"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not in {out}"));
+        assert!(line.contains(short), "{line}");
+        assert!(line.contains("all"), "category all: {line}");
+    }
+    let out = ok(kc, &["api-resources", "--api-group=batch"]);
+    assert!(
+        out.contains("cronjobs") && out.contains("cj") && out.contains("jobs"),
+        "{out}"
+    );
+    // Short names resolve, and `get all` includes the workloads.
+    ok(kc, &["get", "deploy,sts,ds,rs,cj,jobs", "-n", "demo"]);
+    apply(kc, &deployment("web", "nginx:1.27", ""));
+    let out = ok(kc, &["get", "all", "-n", "demo"]);
+    assert!(out.contains("deployment.apps/web"), "{out}");
+}
+
+#[test]
+fn a_deployment_applies_defaults_counts_spec_changes_and_restarts() {
+    let mut opts = Options::empty();
+    opts.controllers = false;
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    let out = apply(kc, &deployment("web", "nginx:1.27", ""));
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["metadata"]["generation"], 1);
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(c["terminationMessagePolicy"], "File");
+
+    // A metadata-only change keeps the generation.
+    ok(kc, &["label", "deployment/web", "-n", "demo", "tier=front"]);
+    assert_eq!(get_json(kc, "deployment/web")["metadata"]["generation"], 1);
+
+    // kubectl rollout restart: a strategic merge patch of the template's annotations.
+    let out = ok(kc, &["rollout", "restart", "deployment/web", "-n", "demo"]);
+    assert!(out.contains("restarted"), "{out}");
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    // The env of the container survives the strategic merge.
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"][0]["name"],
+        "PGPASSWORD"
+    );
+
+    // A re-apply with a new image: a strategic patch with $setElementOrder directives.
+    let out = apply(kc, &deployment("web", "nginx:1.28", ""));
+    assert!(out.contains("configured"), "{out}");
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["metadata"]["generation"], 3);
+    let cs = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(cs.len(), 1, "{cs:?}");
+    assert_eq!(cs[0]["image"], "nginx:1.28");
+    assert_eq!(
+        cs[0]["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+        "pg-demo-auth"
+    );
+    assert!(
+        cs[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with('$')),
+        "{cs:?}"
+    );
+
+    // A merge patch of the spec, the scale subresource.
+    ok(
+        kc,
+        &[
+            "patch",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"minReadySeconds":1}}"#,
+        ],
+    );
+    assert_eq!(get_json(kc, "deployment/web")["metadata"]["generation"], 4);
+    let out = ok(
+        kc,
+        &["scale", "deployment/web", "-n", "demo", "--replicas=3"],
+    );
+    assert!(out.contains("scaled"), "{out}");
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(d["metadata"]["generation"], 5);
+
+    // Status is written only through /status, and does not move the generation.
+    ok(
+        kc,
+        &[
+            "patch",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"observedGeneration":5,"replicas":3}}"#,
+        ],
+    );
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["status"]["observedGeneration"], 5);
+    assert_eq!(d["metadata"]["generation"], 5);
+    ok(
+        kc,
+        &[
+            "patch",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"replicas":9}}"#,
+        ],
+    );
+    assert_eq!(get_json(kc, "deployment/web")["status"]["replicas"], 3);
+
+    // A selector that does not match the template is refused as the apiserver does.
+    let bad = deployment("bad", "nginx", "")
+        .replace("matchLabels: {app: bad}", "matchLabels: {app: other}");
+    let dir = std::env::temp_dir().join(format!("workloads-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.yaml"), bad).unwrap();
+    let out = kubectl(kc, &["apply", "-f", dir.join("bad.yaml").to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("`selector` does not match template `labels`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = ok(kc, &["delete", "deployment/web", "-n", "demo"]);
+    assert!(out.contains("deleted"), "{out}");
+    assert!(!kubectl(kc, &["get", "deployment/web", "-n", "demo"])
+        .status
+        .success());
+}
+
+#[test]
+fn every_workload_kind_is_created_with_generation_one_and_restarts() {
+    let mut opts = Options::empty();
+    opts.controllers = false;
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(
+        kc,
+        &format!(
+            "{SET_AND_DAEMON}---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: rs1, namespace: demo}}
+spec:
+  selector: {{matchLabels: {{app: rs1}}}}
+  template:
+    metadata: {{labels: {{app: rs1}}}}
+    spec:
+      containers: [{{name: c, image: busybox}}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: backup, namespace: demo}}
+spec:
+  schedule: '*/5 * * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: backup
+            image: redis:7
+            envFrom: [{{secretRef: {{name: rd-demo-auth}}}}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: once, namespace: demo}}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{{name: c, image: busybox}}]
+"
+        ),
+    );
+    for w in [
+        "statefulset/db",
+        "daemonset/agent",
+        "replicaset/rs1",
+        "cronjob/backup",
+        "job/once",
+    ] {
+        let o = get_json(kc, w);
+        assert_eq!(o["metadata"]["generation"], 1, "{w}");
+    }
+    for w in ["statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "restart", w, "-n", "demo"]);
+        assert_eq!(get_json(kc, w)["metadata"]["generation"], 2, "{w}");
+    }
+    assert_eq!(
+        get_json(kc, "statefulset/db")["spec"]["updateStrategy"]["type"],
+        "RollingUpdate"
+    );
+    ok(
+        kc,
+        &["scale", "statefulset/db", "-n", "demo", "--replicas=2"],
+    );
+    assert_eq!(get_json(kc, "statefulset/db")["spec"]["replicas"], 2);
+    let out = ok(kc, &["get", "cj", "-n", "demo"]);
+    assert!(out.contains("*/5 * * * *"), "{out}");
+}
+
+#[test]
+fn rbac_applies_to_the_workloads() {
+    let mut opts = Options::empty();
+    opts.controllers = false;
+    let sb = SandboxHandle::start(opts).unwrap();
+    let admin = sb.kubeconfig_path();
+    apply(admin, &deployment("web", "nginx:1.27", ""));
+    sb.add_user("vera", &[]);
+    sb.bind("vera", "ClusterRole", "view", Some("demo"))
+        .unwrap();
+    let kc = sb.kubeconfig_for_user("vera").unwrap();
+    ok(&kc, &["get", "deployment/web", "-n", "demo"]);
+    let out = kubectl(&kc, &["rollout", "restart", "deployment/web", "-n", "demo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("forbidden") && err.contains("deployments"),
+        "{err}"
+    );
+    let out = kubectl(
+        &kc,
+        &["scale", "deployment/web", "-n", "demo", "--replicas=2"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deployments/scale"));
+    assert_eq!(
+        get_json(admin, "deployment/web")["metadata"]["generation"],
+        1
+    );
+}
+
+#[test]
+fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
+    let mut opts = Options::empty();
+    opts.operator_delay = Duration::from_millis(600);
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(kc, &deployment("web", "nginx:1.27", "  replicas: 2\n"));
+    apply(kc, SET_AND_DAEMON);
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let out = ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+        // NB: a StatefulSet with the default partition (0) reports a "partitioned roll out",
+        // as on a real cluster.
+        assert!(
+            out.contains("successfully rolled out") || out.contains("roll out complete"),
+            "{w}: {out}"
+        );
+    }
+    let d = get_json(kc, "deployment/web");
+    let s = &d["status"];
+    assert_eq!(s["observedGeneration"], 1);
+    for k in [
+        "replicas",
+        "updatedReplicas",
+        "readyReplicas",
+        "availableReplicas",
+    ] {
+        assert_eq!(s[k], 2, "{k}: {s}");
+    }
+    let progressing = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap();
+    assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+
+    // A restart: the generation moves, the controller observes it a step later, and
+    // rollout status waits for the new revision before it reports success.
+    for w in ["statefulset/db", "daemonset/agent", "deployment/web"] {
+        ok(kc, &["rollout", "restart", w, "-n", "demo"]);
+    }
+    let d = get_json(kc, "deployment/web");
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert_eq!(
+        d["status"]["observedGeneration"], 1,
+        "observed only after a step"
+    );
+    let out = ok(
+        kc,
+        &[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert!(
+        out.contains("Waiting for deployment"),
+        "rollout status watched it progress: {out}"
+    );
+    assert!(out.contains("successfully rolled out"), "{out}");
+    for w in ["statefulset/db", "daemonset/agent"] {
+        let out = ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+        assert!(
+            out.contains("complete") || out.contains("successfully rolled out"),
+            "{w}: {out}"
+        );
+    }
+    let s = get_json(kc, "statefulset/db")["status"].clone();
+    assert_eq!(s["observedGeneration"], 2);
+    assert_eq!(s["currentRevision"], s["updateRevision"]);
+    assert_eq!(s["readyReplicas"], 3);
+    let s = get_json(kc, "daemonset/agent")["status"].clone();
+    assert_eq!(s["observedGeneration"], 2);
+    assert_eq!(s["numberAvailable"], 1);
+}
+
+#[test]
+fn a_job_runs_to_completion() {
+    let sb = SandboxHandle::start(Options::empty()).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(
+        kc,
+        "apiVersion: batch/v1
+kind: Job
+metadata: {name: once, namespace: demo}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox}]
+",
+    );
+    ok(
+        kc,
+        &[
+            "wait",
+            "--for=condition=Complete",
+            "job/once",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert_eq!(get_json(kc, "job/once")["status"]["succeeded"], 1);
+}
