@@ -402,6 +402,22 @@ pub enum Command {
   kubectl rotate status sqlmi/sqlmi-demo -n demo -o json")]
     Status(StatusArgs),
 
+    /// Show every workload that reads a database's credential, and who manages it.
+    ///
+    /// Deployments, StatefulSets, DaemonSets, ReplicaSets and Jobs of their own, CronJobs
+    /// and bare Pods in the database's namespace that read its auth Secret, or a Secret
+    /// its rotations used before (SECRET then says `(old)`: that workload keeps the old
+    /// password until its reference changes). READS says how (env VAR=key, envFrom, or a
+    /// volume's mount path); PICKS UP whether it needs a restart (env, subPath) or sees a
+    /// new value live (other volume mounts, within the kubelet's sync period); RELOADER
+    /// whether Stakater Reloader's annotations restart it. -o wide adds who manages the
+    /// Secret (External Secrets, Sealed Secrets, Argo CD, Flux, Helm). No Secret value is
+    /// read.
+    #[command(after_help = "Examples:
+  kubectl rotate consumers pg/pg-demo -n demo
+  kubectl rotate consumers pg/pg-demo -n demo -o wide")]
+    Consumers(ConsumersArgs),
+
     /// List every rotation of a database, newest first.
     ///
     /// KubeDB: every RotateAuth request (NAME, PHASE, SOURCE generated/secret, STARTED,
@@ -558,6 +574,14 @@ pub struct PrevArgs {
 /// `kubectl rotate status` arguments.
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
+    /// The target.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `kubectl rotate consumers` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct ConsumersArgs {
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,

@@ -133,6 +133,13 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             output::inspect::status(&report, style, io.out)?;
             Ok(io.out.flush()?)
         }
+        Command::Consumers(a) => {
+            let target = cmd::consumers::plan(a)?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
+            let report = cmd::consumers::run(&ctx, &target).await?;
+            output::inspect::consumers(&report, style, io.out, io.err)?;
+            Ok(io.out.flush()?)
+        }
         Command::History(a) => {
             let target = cmd::history::plan(a)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;

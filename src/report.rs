@@ -528,3 +528,55 @@ pub mod tests {
         }
     }
 }
+
+/// What `consumers` returns: the database's Secrets (current and before) with their
+/// managers, and every workload that reads one of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumersReport {
+    /// `Consumers`, and which database.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// The auth Secret first, then the ones its rotations used before.
+    pub secrets: Vec<SecretUse>,
+    /// One per workload and Secret it reads.
+    pub items: Vec<ConsumerRow>,
+    /// Problems that did not stop the command (printed on stderr).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// A Secret of `consumers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretUse {
+    /// Its name.
+    pub name: String,
+    /// Whether it is the database's auth Secret now (else it held an older credential).
+    pub current: bool,
+    /// Who manages it (a controller that would write it back), if anyone.
+    pub managers: Vec<String>,
+}
+
+/// One workload reading one Secret, as `consumers` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerRow {
+    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod.
+    pub kind: &'static str,
+    /// The workload's name.
+    pub name: String,
+    /// The Secret it reads.
+    pub secret: String,
+    /// Whether that Secret is not the current one: the workload holds an old password
+    /// whatever is restarted, until its reference changes.
+    pub stale: bool,
+    /// How it reads it: `VAR=key`, `envFrom`, or a mount path.
+    pub reads: Vec<String>,
+    /// `restart` (env, subPath) or `live` (other volume mounts, within the kubelet's sync).
+    pub picks_up: &'static str,
+    /// Whether Stakater Reloader restarts it on a change.
+    pub reloader: bool,
+    /// Ready of wanted, `-` for Jobs and CronJobs.
+    pub ready: String,
+}

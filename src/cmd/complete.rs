@@ -23,7 +23,14 @@ const NO_SPACE: u32 = 2;
 
 /// The verbs that take TYPE/NAME.
 const TARGETED: &[&str] = &[
-    "auth", "rollback", "retry", "prev", "status", "history", "verify",
+    "auth",
+    "rollback",
+    "retry",
+    "prev",
+    "status",
+    "history",
+    "verify",
+    "consumers",
 ];
 
 /// The kind whose names the last word is completing (`TYPE/...` after a verb that takes

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bulk;
 pub mod change;
 pub mod complete;
+pub mod consumers;
 pub mod history;
 pub mod list;
 pub mod prev;

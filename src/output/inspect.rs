@@ -17,8 +17,8 @@ use crate::engines::KUBEDB_OPS_GROUP;
 use crate::error::{Error, Result};
 use crate::model::ago;
 use crate::report::{
-    object_name, CredentialRow, HistoryReport, Meta, PrevKept, PrevReport, StatusReport,
-    API_VERSION,
+    object_name, ConsumersReport, CredentialRow, HistoryReport, Meta, PrevKept, PrevReport,
+    StatusReport, API_VERSION,
 };
 
 /// What stderr says before `--reveal` prints values.
@@ -35,6 +35,14 @@ fn emit(v: &Value, format: Format, out: &mut dyn Write) -> Result<()> {
     match format {
         Format::Yaml => write!(out, "{}", to_yaml(v)?)?,
         _ => writeln!(out, "{}", to_json(v)?)?,
+    }
+    Ok(())
+}
+
+/// Each of `warnings` on stderr, as kubectl prints its own.
+fn warn(err: &mut dyn Write, warnings: &[String]) -> Result<()> {
+    for w in warnings {
+        writeln!(err, "Warning: {w}")?;
     }
     Ok(())
 }
@@ -308,9 +316,7 @@ pub fn history(
     err: &mut dyn Write,
 ) -> Result<()> {
     let format = style.format;
-    for w in &r.warnings {
-        writeln!(err, "Warning: {w}")?;
-    }
+    warn(err, &r.warnings)?;
     let wide = format == Format::Wide;
     match format {
         Format::Json | Format::Yaml => return emit(&to_value(r)?, format, out),
@@ -502,6 +508,102 @@ pub fn list(
         })
         .collect();
     style.table(out, &headers, &body)?;
+    Ok(())
+}
+
+/// Prints `consumers`.
+pub fn consumers(
+    r: &ConsumersReport,
+    style: Style,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    let format = style.format;
+    warn(err, &r.warnings)?;
+    match format {
+        Format::Json | Format::Yaml => return emit(&to_value(r)?, format, out),
+        Format::Name => {
+            for c in &r.items {
+                let group = match c.kind {
+                    "Job" | "CronJob" => ".batch",
+                    "Pod" => "",
+                    _ => ".apps",
+                };
+                writeln!(out, "{}{group}/{}", c.kind.to_ascii_lowercase(), c.name)?;
+            }
+            return Ok(());
+        }
+        Format::Table | Format::Wide => {}
+    }
+    if r.items.is_empty() {
+        writeln!(
+            err,
+            "No workloads in namespace {} read {}.",
+            r.subject.namespace,
+            r.secrets
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )?;
+    } else {
+        let wide = format == Format::Wide;
+        let mut headers = vec![
+            "KIND", "NAME", "SECRET", "READS", "PICKS UP", "RELOADER", "READY",
+        ];
+        if wide {
+            headers.push("MANAGED BY");
+        }
+        let rows: Vec<Vec<String>> = r
+            .items
+            .iter()
+            .map(|c| {
+                let mut row = vec![
+                    c.kind.to_string(),
+                    c.name.clone(),
+                    if c.stale {
+                        format!("{} (old)", c.secret)
+                    } else {
+                        c.secret.clone()
+                    },
+                    c.reads.join(","),
+                    c.picks_up.to_string(),
+                    if c.reloader { "yes" } else { "no" }.to_string(),
+                    c.ready.clone(),
+                ];
+                if wide {
+                    let managers = r
+                        .secrets
+                        .iter()
+                        .find(|s| s.name == c.secret)
+                        .map(|s| s.managers.join(", "))
+                        .unwrap_or_default();
+                    row.push(or_none(
+                        Some(&managers)
+                            .filter(|m| !m.is_empty())
+                            .map(|m| m.as_str()),
+                    ));
+                }
+                row
+            })
+            .collect();
+        style.table(out, &headers, &rows)?;
+    }
+    for s in r.secrets.iter().filter(|s| !s.managers.is_empty()) {
+        writeln!(
+            err,
+            "Warning: Secret {} is managed by {}: a rotation written into it may be reverted",
+            s.name,
+            s.managers.join(", ")
+        )?;
+    }
+    if r.items.iter().any(|c| c.stale) {
+        writeln!(
+            err,
+            "Warning: workloads marked (old) read a Secret the database no longer uses: they keep the old password until they read {}",
+            r.secrets.iter().find(|s| s.current).map_or("the auth Secret", |s| s.name.as_str())
+        )?;
+    }
     Ok(())
 }
 

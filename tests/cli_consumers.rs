@@ -1,0 +1,251 @@
+//! `kubectl rotate consumers TYPE/NAME` against the sandbox's workloads: who reads the
+//! database's credential, how, whether a restart is needed, Reloader, stale references to
+//! a Secret the database no longer uses, and who manages the Secrets.
+
+mod cli_support;
+
+use cli_support::Env;
+
+/// Workloads in `demo`: a Deployment reading `pg-demo-auth` through env, a StatefulSet
+/// mounting it (Reloader on), a CronJob taking all of `pg-new` through envFrom, a bare Pod
+/// mounting it through a subPath, and a Pod owned by a ReplicaSet (not shown: its owner is).
+const WORKLOADS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: demo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - name: app
+        image: app
+        env:
+        - name: DB_PASSWORD
+          valueFrom: {secretKeyRef: {name: pg-demo-auth, key: password}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: worker
+  namespace: demo
+  annotations: {reloader.stakater.com/auto: "true"}
+spec:
+  serviceName: worker
+  selector: {matchLabels: {app: worker}}
+  template:
+    metadata: {labels: {app: worker}}
+    spec:
+      containers:
+      - name: w
+        image: w
+        volumeMounts: [{name: creds, mountPath: /etc/creds}]
+      volumes: [{name: creds, secret: {secretName: pg-demo-auth}}]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: demo}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: r
+            image: r
+            envFrom: [{secretRef: {name: pg-new}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: debug, namespace: demo}
+spec:
+  containers:
+  - name: d
+    image: d
+    volumeMounts: [{name: p, mountPath: /etc/pgpass, subPath: pgpass}]
+  volumes: [{name: p, projected: {sources: [{secret: {name: pg-new}}]}}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: api-owned
+  namespace: demo
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: api-1, uid: "1", controller: true}]
+spec:
+  containers:
+  - name: a
+    image: a
+    envFrom: [{secretRef: {name: pg-demo-auth}}]
+"#;
+
+fn apply(env: &Env, yaml: &str) {
+    let dir = env.kubeconfig().parent().unwrap().join("apply.yaml");
+    std::fs::write(&dir, yaml).unwrap();
+    env.kubectl(&["apply", "-f", dir.to_str().unwrap()])
+        .expect(0);
+}
+
+fn rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn consumers_shows_who_reads_the_credential_how_and_what_is_stale() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    // Before: everything reading pg-demo-auth is current; pg-new is nobody's yet.
+    let out = env.rotate(&["consumers", "pg/pg-demo"]);
+    out.expect(0);
+    let r = rows(&out.stdout);
+    assert_eq!(
+        out.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["KIND", "NAME", "SECRET", "READS", "PICKS", "UP", "RELOADER", "READY"]
+    );
+    assert_eq!(r.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        r[0][..5],
+        [
+            "Deployment",
+            "api",
+            "pg-demo-auth",
+            "DB_PASSWORD=password",
+            "restart"
+        ]
+    );
+    assert_eq!(
+        r[1][..6],
+        [
+            "StatefulSet",
+            "worker",
+            "pg-demo-auth",
+            "/etc/creds",
+            "live",
+            "yes"
+        ]
+    );
+
+    // A rotation to a user-supplied Secret re-points the database at it: the workloads
+    // still reading pg-demo-auth hold the old password, whatever is restarted.
+    env.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "pg-new",
+        "-n",
+        "demo",
+        "--type=kubernetes.io/basic-auth",
+        "--from-literal=username=postgres",
+        "--from-literal=password=Fresh-Passw0rd-123",
+    ])
+    .expect(0);
+    env.rotate(&["auth", "pg/pg-demo", "--secret", "pg-new", "--wait"])
+        .expect(0);
+    let out = env.rotate(&["consumers", "pg/pg-demo"]);
+    out.expect(0);
+    let r = rows(&out.stdout);
+    let find = |name: &str| r.iter().find(|row| row[1] == name).cloned();
+    assert_eq!(
+        find("api").unwrap()[2..4],
+        ["pg-demo-auth", "(old)"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        find("report").unwrap()[..5],
+        ["CronJob", "report", "pg-new", "envFrom", "restart"]
+    );
+    assert_eq!(
+        find("debug").unwrap()[..6],
+        [
+            "Pod",
+            "debug",
+            "pg-new",
+            "/etc/pgpass",
+            "(subPath)",
+            "restart"
+        ]
+    );
+    assert!(
+        find("api-owned").is_none(),
+        "a Pod a ReplicaSet runs is its owner's: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("(old) read a Secret the database no longer uses"),
+        "{}",
+        out.stderr
+    );
+
+    let doc = env
+        .rotate(&["consumers", "pg/pg-demo", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["kind"], "Consumers");
+    assert_eq!(doc["metadata"]["name"], "pg-demo");
+    let stale: Vec<&str> = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["stale"] == true)
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stale, ["api", "worker"]);
+    let names = env
+        .rotate(&["consumers", "pg/pg-demo", "-o", "name"])
+        .expect(0)
+        .stdout
+        .clone();
+    assert!(names.lines().any(|l| l == "deployment.apps/api"), "{names}");
+    assert!(
+        names.lines().any(|l| l == "cronjob.batch/report"),
+        "{names}"
+    );
+    env.assert_no_password_printed();
+}
+
+#[test]
+fn wide_says_who_manages_each_secret_and_warns_when_it_would_revert() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    env.kubectl(&[
+        "label",
+        "secret",
+        "pg-demo-auth",
+        "-n",
+        "demo",
+        "kustomize.toolkit.fluxcd.io/name=apps",
+    ])
+    .expect(0);
+    let out = env.rotate(&["consumers", "pg/pg-demo", "-o", "wide"]);
+    out.expect(0);
+    assert!(
+        out.stdout.lines().next().unwrap().ends_with("MANAGED BY"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Flux Kustomization apps"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("Secret pg-demo-auth is managed by Flux Kustomization apps"),
+        "{}",
+        out.stderr
+    );
+}
