@@ -732,6 +732,12 @@ pub struct AuthArgs {
     #[arg(long, requires = "verify", help_heading = "Login options")]
     pub rollback_on_failure: bool,
 
+    /// KubeDB: rotate although a controller manages the Secret the new password goes into
+    /// (External Secrets, Sealed Secrets, Argo CD, Flux) and would write the old one back;
+    /// without it such a rotation is refused (exit 6) before it starts.
+    #[arg(long)]
+    pub force: bool,
+
     /// Flags shared with rollback.
     #[command(flatten)]
     pub change: ChangeArgs,

@@ -52,7 +52,8 @@ pub struct Plan {
     pub dry_run: DryRun,
     /// Where the new credential comes from (KubeDB rotate only; rollback uses the previous one).
     pub credential: NewCredential,
-    /// `rollback --force`: roll back although the last change was a rollback (KubeDB).
+    /// `rollback --force`: roll back although the last change was a rollback (KubeDB);
+    /// `auth --force`: rotate although a controller would write the Secret back.
     pub force: bool,
     /// `retry`: re-run the last rotation, which Failed, as it was (its action and source).
     pub retry: bool,

@@ -249,3 +249,57 @@ fn wide_says_who_manages_each_secret_and_warns_when_it_would_revert() {
         out.stderr
     );
 }
+
+#[test]
+fn auth_refuses_a_secret_a_controller_would_write_back_unless_forced() {
+    let env = Env::demo();
+    env.kubectl(&[
+        "label",
+        "secret",
+        "pg-demo-auth",
+        "-n",
+        "demo",
+        "kustomize.toolkit.fluxcd.io/name=apps",
+    ])
+    .expect(0);
+    let out = env.rotate(&["auth", "pg/pg-demo"]);
+    out.expect(6);
+    assert!(
+        out.stderr.contains("Flux Kustomization apps"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(env.ops_request_count(), 0, "nothing was written");
+    env.rotate(&["auth", "pg/pg-demo", "--force", "--wait"])
+        .expect(0);
+    assert_eq!(env.ops_request_count(), 1);
+
+    // A user-supplied Secret that External Secrets owns is checked the same way.
+    env.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "from-eso",
+        "-n",
+        "demo",
+        "--type=kubernetes.io/basic-auth",
+        "--from-literal=username=root",
+        "--from-literal=password=Other-Passw0rd-456",
+    ])
+    .expect(0);
+    env.kubectl(&[
+        "patch", "secret", "from-eso", "-n", "demo", "--type=merge", "-p",
+        r#"{"metadata":{"ownerReferences":[{"apiVersion":"external-secrets.io/v1beta1","kind":"ExternalSecret","name":"db","uid":"u1"}]}}"#,
+    ])
+    .expect(0);
+    let out = env.rotate(&["auth", "md/md-demo", "--secret", "from-eso"]);
+    out.expect(6);
+    assert!(
+        out.stderr
+            .contains("ExternalSecret demo/db (External Secrets Operator)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("external store"), "{}", out.stderr);
+}

@@ -31,7 +31,7 @@ pub fn plan(
         &args.targets,
         &args.change,
         credential,
-        false,
+        args.force,
     )?;
     if plan.credential != NewCredential::Operator {
         let one = plan.selection.single();

@@ -145,6 +145,34 @@ pub fn redacted(secret: &Secret) -> Value {
 /// Decides where the new credential comes from, checking it: nothing (the operator
 /// generates one), the `--secret` (validated), a password from stdin or generated here
 /// (checked, put in a new Secret), or the previous credential (rollback).
+/// Refuses (exit 6) a rotation written into `secret` when a controller manages it and
+/// would write the old value back on its next sync (External Secrets, Sealed Secrets,
+/// GitOps), unless `--force`: the place to rotate is where that controller reads from.
+fn not_reverted(plan: &Plan, secret: &Secret) -> Result<()> {
+    if plan.force {
+        return Ok(());
+    }
+    let meta = serde_json::json!({"metadata": &secret.metadata});
+    let revert: Vec<_> = crate::model::consumers::managers(&meta)
+        .into_iter()
+        .filter(|m| m.reverts)
+        .collect();
+    let Some(first) = revert.first() else {
+        return Ok(());
+    };
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    Err(Error::Refused(format!(
+        "secret {name} is managed by {}, which would write the old password back: {}, \
+         or pass --force to rotate it here anyway; nothing was changed",
+        revert
+            .iter()
+            .map(|m| m.what.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        first.advice
+    )))
+}
+
 pub async fn credential_source(
     plan: &Plan,
     apis: &Apis,
@@ -183,12 +211,16 @@ pub async fn credential_source(
         }
     };
     match (plan.action, &plan.credential) {
-        (Action::Rotate, NewCredential::Operator) => Ok(Source {
-            secret_ref: None,
-            new_secret: None,
-            name_input: String::new(),
-            describe: "",
-        }),
+        (Action::Rotate, NewCredential::Operator) => {
+            // NB: the operator writes the new password into the auth Secret itself.
+            not_reverted(plan, auth)?;
+            Ok(Source {
+                secret_ref: None,
+                new_secret: None,
+                name_input: String::new(),
+                describe: "",
+            })
+        }
         (Action::Rotate, NewCredential::Secret(s)) => {
             let hint = format!(
                 "create it with `kubectl create secret generic {s} -n {ns} --type={BASIC_AUTH} \
@@ -199,6 +231,7 @@ pub async fn credential_source(
                 .as_deref()
                 .filter(|_| engine.username_immutable);
             check_user_secret(engine, &user_secret, current)?;
+            not_reverted(plan, &user_secret)?;
             let given = creds::decode_data(user_secret.data.as_ref());
             if let Some(p) = given.get(creds::PASSWORD_KEY) {
                 unchanged(p, &format!("in secret {s}"))?;
