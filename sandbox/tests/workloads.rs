@@ -481,3 +481,98 @@ spec:
     );
     assert_eq!(get_json(kc, "job/once")["status"]["succeeded"], 1);
 }
+
+#[test]
+fn a_stalled_rollout_makes_kubectl_rollout_status_fail() {
+    let mut opts = Options::empty();
+    opts.operator_delay = Duration::from_millis(50);
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(
+        kc,
+        &deployment("web", "nginx:1.27", "  progressDeadlineSeconds: 3\n"),
+    );
+    apply(kc, SET_AND_DAEMON);
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+    sb.faults().stall_rollouts_of("demo", "web");
+    sb.faults().stall_rollouts_of("demo", "db");
+    // The other control: the /sandbox/faults endpoint, as the admin.
+    let dir = std::env::temp_dir().join(format!("workloads-stall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cmd = dir.join("stall.json");
+    std::fs::write(
+        &cmd,
+        r#"{"stallRollouts": {"namespace": "demo", "name": "agent"}}"#,
+    )
+    .unwrap();
+    ok(
+        kc,
+        &[
+            "create",
+            "--raw",
+            "/sandbox/faults",
+            "-f",
+            cmd.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(sb.faults().rollout_stalled("demo", "agent"));
+
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "restart", w, "-n", "demo"]);
+    }
+    // Within its deadline a stalled rollout times out on the client's --timeout...
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let out = kubectl(kc, &["rollout", "status", w, "-n", "demo", "--timeout=1s"]);
+        assert!(!out.status.success(), "{w} is stalled");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("timed out waiting for the condition"),
+            "{w}: {err}"
+        );
+    }
+    // ...though the controller observed the new generation.
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let o = get_json(kc, w);
+        assert_eq!(o["metadata"]["generation"], 2, "{w}");
+        assert_eq!(o["status"]["observedGeneration"], 2, "{w}");
+    }
+    let d = get_json(kc, "deployment/web");
+    assert!(d["status"]["updatedReplicas"].is_null(), "{}", d["status"]);
+    // After progressDeadlineSeconds the Deployment reports ProgressDeadlineExceeded and
+    // rollout status fails on it at once.
+    let out = kubectl(
+        kc,
+        &[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exceeded its progress deadline"), "{err}");
+    let d = get_json(kc, "deployment/web");
+    let p = d["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone();
+    assert_eq!(p["status"], "False");
+    assert_eq!(p["reason"], "ProgressDeadlineExceeded");
+
+    // Resumed, the stalled rollouts complete.
+    for n in ["web", "db", "agent"] {
+        sb.faults().resume_rollouts_of("demo", n);
+    }
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+}
