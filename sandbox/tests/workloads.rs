@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use rotate_sandbox::{Options, SandboxHandle};
+use rotate_sandbox::{Fixtures, Options, SandboxHandle};
 use serde_json::Value;
 
 fn kubectl(kc: &Path, args: &[&str]) -> Output {
@@ -401,13 +401,7 @@ fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
     ] {
         assert_eq!(s[k], 2, "{k}: {s}");
     }
-    let progressing = s["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Progressing")
-        .unwrap();
-    assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+    assert_eq!(progressing(&d)["reason"], "NewReplicaSetAvailable");
 
     // A restart: the generation moves, the controller observes it a step later, and
     // rollout status waits for the new revision before it reports success.
@@ -558,13 +552,7 @@ fn a_stalled_rollout_makes_kubectl_rollout_status_fail() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("exceeded its progress deadline"), "{err}");
     let d = get_json(kc, "deployment/web");
-    let p = d["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Progressing")
-        .unwrap()
-        .clone();
+    let p = progressing(&d);
     assert_eq!(p["status"], "False");
     assert_eq!(p["reason"], "ProgressDeadlineExceeded");
 
@@ -575,4 +563,57 @@ fn a_stalled_rollout_makes_kubectl_rollout_status_fail() {
     for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
         ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
     }
+}
+
+#[test]
+fn the_consumer_fixtures_read_the_demo_secrets_and_roll_out() {
+    let sb = SandboxHandle::start(Options {
+        fixtures: Fixtures::Consumers,
+        ..Options::demo()
+    })
+    .unwrap();
+    let kc = sb.kubeconfig_path();
+    for w in ["deployment/pg-consumer", "statefulset/md-consumer"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+    let d = get_json(kc, "deployment/pg-consumer");
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[1]["valueFrom"]["secretKeyRef"]["name"], "pg-demo-auth");
+    let s = get_json(kc, "statefulset/md-consumer");
+    assert_eq!(
+        s["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "md-demo-auth"
+    );
+    let c = get_json(kc, "cronjob/rd-consumer");
+    let from = &c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["envFrom"];
+    assert_eq!(from[0]["secretRef"]["name"], "rd-demo-auth");
+    // The Secrets they name exist.
+    for secret in ["pg-demo-auth", "md-demo-auth", "rd-demo-auth"] {
+        ok(kc, &["get", "secret", secret, "-n", "demo"]);
+    }
+    // Plain Demo has none of them.
+    drop(sb);
+    let sb = SandboxHandle::start(Options::demo()).unwrap();
+    let out = ok(
+        sb.kubeconfig_path(),
+        &["get", "deploy,sts,cj", "-n", "demo", "-o", "name"],
+    );
+    assert!(out.trim().is_empty(), "{out}");
+    rotate_sandbox::fixtures::add_consumers(sb.shared()).unwrap();
+    let out = ok(
+        sb.kubeconfig_path(),
+        &["get", "deploy,sts,cj", "-n", "demo", "-o", "name"],
+    );
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
+
+#[track_caller]
+fn progressing(obj: &Value) -> Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone()
 }
