@@ -123,6 +123,7 @@ pub struct Faults {
     ops_failures: Mutex<HashMap<(String, String), String>>,
     counts: Mutex<HashMap<(String, String), u64>>,
     skip_real_db: Mutex<std::collections::HashSet<(String, String)>>,
+    stalled_rollouts: Mutex<std::collections::HashSet<(String, String)>>,
     refuse_until: Mutex<Option<std::time::Instant>>,
     timeline: Mutex<Timeline>,
     log: Mutex<Vec<RequestRecord>>,
@@ -246,6 +247,34 @@ impl Faults {
     /// Whether rotations of `namespace/name` skip the real server (the operator asks).
     pub fn skips_real_db_change(&self, namespace: &str, name: &str) -> bool {
         self.skip_real_db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(namespace.to_string(), name.to_string()))
+    }
+
+    /// Stall the rollouts of the workload `namespace/name` (Deployment, StatefulSet,
+    /// DaemonSet, ReplicaSet or Job of that name): the controller still observes each new
+    /// generation, but never brings the updated, ready and available replicas up; a
+    /// Deployment's `Progressing` condition turns False, reason `ProgressDeadlineExceeded`,
+    /// once `spec.progressDeadlineSeconds` have passed, as on a real cluster.
+    pub fn stall_rollouts_of(&self, namespace: &str, name: &str) {
+        self.stalled_rollouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.into(), name.into()));
+    }
+
+    /// Let the rollouts of `namespace/name` proceed again (a stalled one then completes).
+    pub fn resume_rollouts_of(&self, namespace: &str, name: &str) {
+        self.stalled_rollouts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Whether the rollouts of `namespace/name` are stalled (the workload controller asks).
+    pub fn rollout_stalled(&self, namespace: &str, name: &str) -> bool {
+        self.stalled_rollouts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&(namespace.to_string(), name.to_string()))
@@ -392,6 +421,17 @@ impl Faults {
             let ns = s(f, "namespace").ok_or("skipRealDbChange.namespace is required")?;
             let name = s(f, "name").ok_or("skipRealDbChange.name is required")?;
             self.skip_real_db_change(&ns, &name);
+        }
+        for (hook, stall) in [("stallRollouts", true), ("resumeRollouts", false)] {
+            if let Some(f) = cmd.get(hook) {
+                let ns = s(f, "namespace").ok_or(format!("{hook}.namespace is required"))?;
+                let name = s(f, "name").ok_or(format!("{hook}.name is required"))?;
+                if stall {
+                    self.stall_rollouts_of(&ns, &name);
+                } else {
+                    self.resume_rollouts_of(&ns, &name);
+                }
+            }
         }
         if cmd.get("resetCounts").is_some() {
             self.reset_counts();

@@ -45,10 +45,15 @@ pub fn demo_passwords() -> Vec<&'static str> {
 
 /// Load a fixture set into the store: namespaces `default` and `demo` always; with
 /// [`Fixtures::Demo`] also `mssql-demo`, `pg-demo`, `md-demo`, `rd-demo` and `sqlmi-demo` in
-/// `demo`.
+/// `demo`; with [`Fixtures::Consumers`] those and the workloads of [`add_consumers`].
 pub fn load(shared: &Shared, fixtures: Fixtures) {
     for ns in ["default", "demo"] {
         namespace(shared, ns).expect("the built-in namespaces can be created");
+    }
+    if fixtures == Fixtures::Consumers {
+        load(shared, Fixtures::Demo);
+        add_consumers(shared).expect("the consumer workloads are valid");
+        return;
     }
     if fixtures == Fixtures::Demo {
         Db::new("MSSQLServer", "demo", "mssql-demo")
@@ -94,6 +99,19 @@ pub fn namespace(shared: &Shared, name: &str) -> Result<(), ApiError> {
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The workloads that consume the demo databases' auth Secrets, in `demo`: Deployment
+/// `pg-consumer` reads `pg-demo-auth` through env `secretKeyRef`s, StatefulSet
+/// `md-consumer` mounts `md-demo-auth` as a volume, CronJob `rd-consumer` takes
+/// `rd-demo-auth` with `envFrom`.
+pub const CONSUMERS_YAML: &str = include_str!("../data/consumers.yaml");
+
+/// Add [`CONSUMERS_YAML`]'s workloads (as the admin would `kubectl apply` them); the
+/// workload controller then rolls them out. Not part of [`Fixtures::Demo`], whose object
+/// and request counts tests rely on; [`Fixtures::Consumers`] is Demo with these.
+pub fn add_consumers(shared: &Shared) -> Result<Vec<Value>, ApiError> {
+    apply_yaml(shared, CONSUMERS_YAML)
 }
 
 /// Create or replace any object of a served kind, as `kubectl apply` by the admin would

@@ -77,6 +77,10 @@ pub enum Fixtures {
     /// Redis `rd-demo` (Ready, auth Secrets `<name>-auth`) and Arc SqlManagedInstance
     /// `sqlmi-demo` (Ready, login secret).
     Demo,
+    /// Demo, and the workloads that consume its auth Secrets
+    /// ([`fixtures::add_consumers`]): Deployment `pg-consumer`, StatefulSet `md-consumer`,
+    /// CronJob `rd-consumer`.
+    Consumers,
 }
 
 /// How to start a sandbox.

@@ -63,6 +63,7 @@ enum Cmd {
 enum FixturesArg {
     Demo,
     Empty,
+    Consumers,
 }
 
 /// `500ms`, `2s`, `1m`, or plain seconds.
@@ -111,6 +112,7 @@ async fn main() -> std::process::ExitCode {
         fixtures: match fixtures {
             FixturesArg::Demo => rotate_sandbox::Fixtures::Demo,
             FixturesArg::Empty => rotate_sandbox::Fixtures::Empty,
+            FixturesArg::Consumers => rotate_sandbox::Fixtures::Consumers,
         },
         operator_delay,
         controllers: true,

@@ -266,9 +266,9 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Result<(
             "Required value".into(),
         );
     }
-    if !template["spec"]["containers"]
+    if template["spec"]["containers"]
         .as_array()
-        .is_some_and(|c| !c.is_empty())
+        .is_none_or(Vec::is_empty)
     {
         cause(
             &format!("{tpath}.spec.containers"),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use rotate_sandbox::{Options, SandboxHandle};
+use rotate_sandbox::{Fixtures, Options, SandboxHandle};
 use serde_json::Value;
 
 fn kubectl(kc: &Path, args: &[&str]) -> Output {
@@ -401,13 +401,7 @@ fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
     ] {
         assert_eq!(s[k], 2, "{k}: {s}");
     }
-    let progressing = s["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Progressing")
-        .unwrap();
-    assert_eq!(progressing["reason"], "NewReplicaSetAvailable");
+    assert_eq!(progressing(&d)["reason"], "NewReplicaSetAvailable");
 
     // A restart: the generation moves, the controller observes it a step later, and
     // rollout status waits for the new revision before it reports success.
@@ -480,4 +474,146 @@ spec:
         ],
     );
     assert_eq!(get_json(kc, "job/once")["status"]["succeeded"], 1);
+}
+
+#[test]
+fn a_stalled_rollout_makes_kubectl_rollout_status_fail() {
+    let mut opts = Options::empty();
+    opts.operator_delay = Duration::from_millis(50);
+    let sb = SandboxHandle::start(opts).unwrap();
+    let kc = sb.kubeconfig_path();
+    apply(
+        kc,
+        &deployment("web", "nginx:1.27", "  progressDeadlineSeconds: 3\n"),
+    );
+    apply(kc, SET_AND_DAEMON);
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+    sb.faults().stall_rollouts_of("demo", "web");
+    sb.faults().stall_rollouts_of("demo", "db");
+    // The other control: the /sandbox/faults endpoint, as the admin.
+    let dir = std::env::temp_dir().join(format!("workloads-stall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cmd = dir.join("stall.json");
+    std::fs::write(
+        &cmd,
+        r#"{"stallRollouts": {"namespace": "demo", "name": "agent"}}"#,
+    )
+    .unwrap();
+    ok(
+        kc,
+        &[
+            "create",
+            "--raw",
+            "/sandbox/faults",
+            "-f",
+            cmd.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(sb.faults().rollout_stalled("demo", "agent"));
+
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "restart", w, "-n", "demo"]);
+    }
+    // Within its deadline a stalled rollout times out on the client's --timeout...
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let out = kubectl(kc, &["rollout", "status", w, "-n", "demo", "--timeout=1s"]);
+        assert!(!out.status.success(), "{w} is stalled");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("timed out waiting for the condition"),
+            "{w}: {err}"
+        );
+    }
+    // ...though the controller observed the new generation.
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        let o = get_json(kc, w);
+        assert_eq!(o["metadata"]["generation"], 2, "{w}");
+        assert_eq!(o["status"]["observedGeneration"], 2, "{w}");
+    }
+    let d = get_json(kc, "deployment/web");
+    assert!(d["status"]["updatedReplicas"].is_null(), "{}", d["status"]);
+    // After progressDeadlineSeconds the Deployment reports ProgressDeadlineExceeded and
+    // rollout status fails on it at once.
+    let out = kubectl(
+        kc,
+        &[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=20s",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exceeded its progress deadline"), "{err}");
+    let d = get_json(kc, "deployment/web");
+    let p = progressing(&d);
+    assert_eq!(p["status"], "False");
+    assert_eq!(p["reason"], "ProgressDeadlineExceeded");
+
+    // Resumed, the stalled rollouts complete.
+    for n in ["web", "db", "agent"] {
+        sb.faults().resume_rollouts_of("demo", n);
+    }
+    for w in ["deployment/web", "statefulset/db", "daemonset/agent"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+}
+
+#[test]
+fn the_consumer_fixtures_read_the_demo_secrets_and_roll_out() {
+    let sb = SandboxHandle::start(Options {
+        fixtures: Fixtures::Consumers,
+        ..Options::demo()
+    })
+    .unwrap();
+    let kc = sb.kubeconfig_path();
+    for w in ["deployment/pg-consumer", "statefulset/md-consumer"] {
+        ok(kc, &["rollout", "status", w, "-n", "demo", "--timeout=20s"]);
+    }
+    let d = get_json(kc, "deployment/pg-consumer");
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env[1]["valueFrom"]["secretKeyRef"]["name"], "pg-demo-auth");
+    let s = get_json(kc, "statefulset/md-consumer");
+    assert_eq!(
+        s["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "md-demo-auth"
+    );
+    let c = get_json(kc, "cronjob/rd-consumer");
+    let from = &c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["envFrom"];
+    assert_eq!(from[0]["secretRef"]["name"], "rd-demo-auth");
+    // The Secrets they name exist.
+    for secret in ["pg-demo-auth", "md-demo-auth", "rd-demo-auth"] {
+        ok(kc, &["get", "secret", secret, "-n", "demo"]);
+    }
+    // Plain Demo has none of them.
+    drop(sb);
+    let sb = SandboxHandle::start(Options::demo()).unwrap();
+    let out = ok(
+        sb.kubeconfig_path(),
+        &["get", "deploy,sts,cj", "-n", "demo", "-o", "name"],
+    );
+    assert!(out.trim().is_empty(), "{out}");
+    rotate_sandbox::fixtures::add_consumers(sb.shared()).unwrap();
+    let out = ok(
+        sb.kubeconfig_path(),
+        &["get", "deploy,sts,cj", "-n", "demo", "-o", "name"],
+    );
+    assert_eq!(out.lines().count(), 3, "{out}");
+}
+
+#[track_caller]
+fn progressing(obj: &Value) -> Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .unwrap()
+        .clone()
 }

@@ -10,6 +10,12 @@
 //! controllers write (a Deployment: `Available` True `MinimumReplicasAvailable`,
 //! `Progressing` True `NewReplicaSetAvailable`), so `kubectl rollout status` finishes. A Job
 //! starts, then completes. CronJobs schedule nothing.
+//!
+//! A stalled rollout (`Faults::stall_rollouts_of(ns, name)`) stops after the first step:
+//! the generation is observed, nothing becomes updated or ready; a Deployment's
+//! `Progressing` turns False with reason `ProgressDeadlineExceeded` once
+//! `spec.progressDeadlineSeconds` (default 600) have passed since the rollout began, and
+//! `kubectl rollout status` fails. Resumed, the rollout completes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -233,6 +239,8 @@ fn set_status(
 
 async fn worker(shared: Arc<Shared>, def: Arc<ResourceDef>, key: Key, running: Arc<Running>) {
     let (ns, name) = (&key.1, &key.2);
+    // When the current generation's rollout began (or this worker found it stalled).
+    let mut since = std::time::Instant::now();
     loop {
         tokio::time::sleep(shared.operator_delay).await;
         let obj = {
@@ -254,6 +262,34 @@ async fn worker(shared: Arc<Shared>, def: Arc<ResourceDef>, key: Key, running: A
         };
         if !started {
             set_status(&shared, &def, ns, name, |cur, s| begin(&def, cur, s));
+            since = std::time::Instant::now();
+            continue;
+        }
+        if shared.faults.rollout_stalled(ns, name) {
+            let deadline = obj["spec"]["progressDeadlineSeconds"]
+                .as_u64()
+                .unwrap_or(600);
+            let exceeded = condition(&obj["status"], "Progressing")
+                .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
+            if def.kind == "Deployment"
+                && !exceeded
+                && since.elapsed() >= std::time::Duration::from_secs(deadline)
+            {
+                let msg = format!(
+                    "ReplicaSet \"{}\" has timed out progressing.",
+                    revision(&obj)
+                );
+                set_status(&shared, &def, ns, name, |_, s| {
+                    set_condition(
+                        s,
+                        true,
+                        "Progressing",
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        &msg,
+                    )
+                });
+            }
             continue;
         }
         set_status(&shared, &def, ns, name, |cur, s| finish(&def, cur, s));
