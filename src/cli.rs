@@ -23,6 +23,7 @@ Exit codes:
   8    verify: the database could not be reached
   9    verify: not supported for this engine (no login client for its protocol)
   10   forbidden: a permission the command needs is missing (checked before any write)
+  11   --restart-consumers: a consumer's rollout failed or timed out (the change was made)
   124  timed out while waiting (the rotation goes on)
   130  interrupted: while waiting (the rotation goes on), or while writing (nothing landed)
 With several targets: the failed rows' common code, else 1.
@@ -693,6 +694,15 @@ pub struct ChangeArgs {
     /// current credential must be accepted and the previous one refused (exit 7 if not).
     #[arg(long, requires = "wait", help_heading = "Login options")]
     pub verify: bool,
+
+    /// With --wait: once the change is Successful (and, with --verify, the logins
+    /// proven), restart the workloads that read the credential and need a restart to pick
+    /// it up, as `kubectl rollout restart` does, each once; then wait for each rollout as
+    /// `kubectl rollout status` does (bounded by --timeout, else 5m; exit 11 when one
+    /// fails or times out). Those Reloader covers, that read it live, bare Pods, Jobs and
+    /// stale references are reported, not touched (see `kubectl rotate consumers`).
+    #[arg(long, requires = "wait")]
+    pub restart_consumers: bool,
 
     /// How --verify logs in.
     #[command(flatten)]

@@ -13,6 +13,7 @@
 //! | 8    | verify: the database could not be reached                                 |
 //! | 9    | verify: no login client for this engine's wire protocol                   |
 //! | 10   | forbidden: a permission the command needs is missing (nothing written)    |
+//! | 11   | `--restart-consumers`: a rollout failed or timed out (the change was made) |
 //! | 124  | timed out while waiting (the rotation goes on on the server)              |
 //! | 130  | interrupted (Ctrl-C): waiting (it goes on), or writing (nothing landed)   |
 //!
@@ -183,6 +184,11 @@ pub enum Error {
         can_i: String,
     },
 
+    /// `--restart-consumers`: the change was made, and a restarted workload's rollout
+    /// failed or timed out (exit 11).
+    #[error("{0}")]
+    RolloutFailed(String),
+
     /// An API call failed.
     #[error("cannot {action}: {}", describe(.source))]
     Api {
@@ -269,6 +275,7 @@ impl Error {
             Error::DbUnreachable(_) => 8,
             Error::VerifyUnsupported { .. } => 9,
             Error::Forbidden { .. } => 10,
+            Error::RolloutFailed(_) => 11,
             Error::Timeout { .. } => 124,
             Error::Interrupted { .. } | Error::InterruptedBeforeWrite { .. } => 130,
             Error::Partial { code, .. } => *code,

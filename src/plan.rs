@@ -132,6 +132,8 @@ pub struct ChangePlan {
     pub yes: bool,
     /// `--all` or `-A` was given: writes need `--yes` or a confirmation.
     pub sweeping: bool,
+    /// `--restart-consumers`: restart the workloads that need it once the change is done.
+    pub restart_consumers: bool,
 }
 
 impl ChangePlan {

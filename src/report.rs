@@ -580,3 +580,21 @@ pub struct ConsumerRow {
     /// Ready of wanted, `-` for Jobs and CronJobs.
     pub ready: String,
 }
+
+/// One workload of `--restart-consumers`: what was done with it and how its rollout went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartRow {
+    /// Its namespace.
+    pub namespace: String,
+    /// Deployment, StatefulSet, DaemonSet, ...
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// `restarted`, or why not.
+    pub action: String,
+    /// `rolled out`, `failed: ...`, `timed out: ...`, or `-`.
+    pub result: String,
+    /// Whether its rollout failed or timed out (exit 11).
+    pub failed: bool,
+}

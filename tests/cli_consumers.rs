@@ -303,3 +303,110 @@ fn auth_refuses_a_secret_a_controller_would_write_back_unless_forced() {
     );
     assert!(out.stderr.contains("external store"), "{}", out.stderr);
 }
+
+#[test]
+fn restart_consumers_restarts_what_needs_it_once_and_waits_for_the_rollout() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    let generation =
+        |kind: &str, name: &str| env.get(kind, name)["metadata"]["generation"].as_i64();
+    let before = generation("deployment", "api");
+    let out = env.rotate(&["auth", "pg/pg-demo", "--wait", "--restart-consumers"]);
+    out.expect(0);
+    let tables: Vec<&str> = out.stdout.split("\n\n").collect();
+    assert_eq!(
+        tables.len(),
+        2,
+        "the rotation's table, then the restarts': {}",
+        out.stdout
+    );
+    let r = rows(tables[1]);
+    let find = |name: &str| r.iter().find(|row| row[2] == name).cloned().unwrap();
+    assert_eq!(
+        find("api")[3..],
+        ["restarted", "rolled", "out"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        find("worker")[3..6],
+        ["left", "to", "Reloader"],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        generation("deployment", "api") > before,
+        "the pod template changed"
+    );
+    let annotations = &env.get("deployment", "api")["spec"]["template"]["metadata"]["annotations"];
+    assert!(
+        annotations["kubectl.kubernetes.io/restartedAt"].is_string(),
+        "{annotations}"
+    );
+    assert_eq!(
+        generation("statefulset", "worker"),
+        Some(1),
+        "Reloader's is left alone"
+    );
+    assert!(
+        out.stderr
+            .contains("deployment/api: successfully rolled out"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_stalled_rollout_stays_in_its_row_and_exits_11_after_the_change_is_made() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    env.sb.faults().stall_rollouts_of("demo", "api");
+    let out = env.rotate(&[
+        "auth",
+        "pg/pg-demo",
+        "--wait",
+        "--restart-consumers",
+        "--timeout",
+        "3s",
+    ]);
+    out.expect(11);
+    let tables: Vec<&str> = out.stdout.split("\n\n").collect();
+    assert!(
+        tables[0].contains("Successful"),
+        "the rotation itself is done: {}",
+        out.stdout
+    );
+    let api = rows(tables[1]).into_iter().find(|r| r[2] == "api").unwrap();
+    assert_eq!(api[3], "restarted");
+    assert_eq!(api[4..6], ["timed", "out:"], "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("kubectl rollout status deployment/api -n demo"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn nothing_is_restarted_when_the_rotation_fails() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    let ops = env.ops_request_count();
+    // NB: faults name the ops request, whose name a client dry run tells in advance.
+    let name = cli_support::name_of(
+        &env.rotate(&["auth", "pg/pg-demo", "--dry-run=client", "-o", "name"])
+            .expect(0)
+            .stdout,
+    );
+    env.sb
+        .faults()
+        .fail_ops_request("demo", &name, "injected failure");
+    let before = env.get("deployment", "api")["metadata"]["generation"].as_i64();
+    let out = env.rotate(&["auth", "pg/pg-demo", "--wait", "--restart-consumers"]);
+    out.expect(5);
+    assert!(env.ops_request_count() > ops);
+    assert_eq!(
+        env.get("deployment", "api")["metadata"]["generation"].as_i64(),
+        before
+    );
+}

@@ -35,9 +35,70 @@ pub async fn run(
             return Err(e);
         }
     }
-    match after {
-        Some(after) => verify_after(ctx, plan, ns, after, ui).await,
-        None => Ok(()),
+    if let Some(after) = after {
+        verify_after(ctx, plan, ns, after, ui).await?;
+    }
+    if plan.restart_consumers {
+        restart_consumers(ctx, plan, ns, &outcome, ui).await?;
+    }
+    Ok(())
+}
+
+/// `--restart-consumers`, once everything before it succeeded: the consumers of every
+/// target whose change is done (the rows that did not fail).
+async fn restart_consumers(
+    ctx: &Ctx,
+    plan: &ChangePlan,
+    ns: &str,
+    outcome: &Outcome,
+    ui: &mut dyn Ui,
+) -> Result<()> {
+    let rotations = match outcome {
+        Outcome::Done { rotation, .. } => vec![rotation.clone()],
+        Outcome::Bulk(report) => report.rows.clone(),
+        Outcome::Preview { .. } => return Ok(()),
+    };
+    let done = |phase: &str| matches!(phase, "Successful" | "Ready");
+    let targets: Vec<(String, crate::target::Target)> = rotations
+        .iter()
+        .filter(|r| done(&r.phase))
+        .filter_map(|r| {
+            let engine = crate::engines::ENGINES
+                .iter()
+                .find(|e| e.kind == r.subject.target_kind)?;
+            Some((
+                r.subject.namespace.clone(),
+                crate::target::Target {
+                    engine,
+                    name: r.subject.name.clone(),
+                    typed: engine.short().to_string(),
+                },
+            ))
+        })
+        .collect();
+    let timeout = plan
+        .timeout
+        .as_ref()
+        .map(|t| t.get())
+        .unwrap_or(super::restart::DEFAULT_TIMEOUT);
+    let rows = super::restart::run(ctx, &targets, timeout, ui).await?;
+    ui.restarts(&rows)?;
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.failed)
+        .map(|r| format!("{}/{}", r.kind.to_ascii_lowercase(), r.name))
+        .collect();
+    match failed.is_empty() {
+        true => Ok(()),
+        false => {
+            Err(Error::RolloutFailed(format!(
+            "the change was made, but the rollout of {} did not finish: see its row; follow it \
+             with `kubectl rollout status {} -n {}`",
+            failed.join(", "),
+            failed[0],
+            rows.iter().find(|r| r.failed).map_or(ns, |r| r.namespace.as_str())
+        )))
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod consumers;
 pub mod history;
 pub mod list;
 pub mod prev;
+pub mod restart;
 pub mod retry;
 pub mod rollback;
 pub mod status;
@@ -20,7 +21,7 @@ pub mod verify;
 use crate::cli::{ChangeArgs, DryRun, SelectArgs};
 use crate::error::{Error, Result};
 use crate::plan::{ChangePlan, NewCredential};
-use crate::report::{Action, Outcome, Progress};
+use crate::report::{Action, Outcome, Progress, RestartRow};
 use crate::target::Selection;
 use crate::verify::VerifyReport;
 
@@ -32,6 +33,8 @@ pub trait Ui: Progress {
     fn outcome(&mut self, outcome: &Outcome) -> Result<()>;
     /// A login verification's result, printed after the rotation's.
     fn verification(&mut self, report: &VerifyReport) -> Result<()>;
+    /// What `--restart-consumers` did, printed after the rotation's (and verification's).
+    fn restarts(&mut self, rows: &[RestartRow]) -> Result<()>;
     /// Whether someone can answer a question (stdin is a terminal).
     fn can_ask(&self) -> bool;
     /// Asks a yes/no question; anything but yes is no.
@@ -78,5 +81,6 @@ pub fn change_plan(
         parallel: usize::from(select.parallel),
         yes: select.yes,
         sweeping: select.all || select.all_namespaces,
+        restart_consumers: change.restart_consumers,
     })
 }

@@ -14,6 +14,7 @@ use crate::cli::{DryRun, Format};
 use crate::cmd::Ui;
 use crate::duration::human;
 use crate::error::{Error, Result};
+use crate::report::RestartRow;
 use crate::report::{object_name, Outcome, Progress, ProgressEvent, Rotation};
 use crate::verify::VerifyReport;
 
@@ -377,6 +378,49 @@ impl Ui for Console<'_> {
             }
         } else {
             verify::report(report, self.style, self.out, &mut self.progress.w)?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    fn restarts(&mut self, rows: &[RestartRow]) -> Result<()> {
+        self.separate()?;
+        match self.style.format {
+            Format::Json | Format::Yaml => {
+                let v = serde_json::json!({
+                    "apiVersion": crate::report::API_VERSION,
+                    "kind": "ConsumerRestartList",
+                    "items": rows,
+                });
+                match self.style.format {
+                    Format::Yaml => write!(self.out, "{}", to_yaml(&v)?)?,
+                    _ => writeln!(self.out, "{}", to_json(&v)?)?,
+                }
+            }
+            Format::Name => {
+                for r in rows.iter().filter(|r| r.action == "restarted") {
+                    writeln!(self.out, "{}.apps/{}", r.kind.to_ascii_lowercase(), r.name)?;
+                }
+            }
+            _ => {
+                let table: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.namespace.clone(),
+                            r.kind.to_string(),
+                            r.name.clone(),
+                            r.action.clone(),
+                            r.result.clone(),
+                        ]
+                    })
+                    .collect();
+                self.style.table(
+                    self.out,
+                    &["NAMESPACE", "KIND", "NAME", "RESTART", "ROLLOUT"],
+                    &table,
+                )?;
+            }
         }
         self.out.flush()?;
         Ok(())
