@@ -339,9 +339,25 @@ fn restart_consumers_restarts_what_needs_it_once_and_waits_for_the_rollout() {
         "the pod template changed"
     );
     let annotations = &env.get("deployment", "api")["spec"]["template"]["metadata"]["annotations"];
+    let restarted: jiff::Timestamp = annotations["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .expect("restartedAt")
+        .parse()
+        .unwrap();
+    // Only after the rotation was Successful (times are to the second).
+    let ops = env.ops_requests("postgresopsrequests");
+    let successful: jiff::Timestamp = ops[0]["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Successful")
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .expect("a Successful condition")
+        .parse()
+        .unwrap();
     assert!(
-        annotations["kubectl.kubernetes.io/restartedAt"].is_string(),
-        "{annotations}"
+        restarted >= successful - jiff::SignedDuration::from_secs(1),
+        "restarted at {restarted}, Successful at {successful}"
     );
     assert_eq!(
         generation("statefulset", "worker"),
@@ -409,4 +425,37 @@ fn nothing_is_restarted_when_the_rotation_fails() {
         env.get("deployment", "api")["metadata"]["generation"].as_i64(),
         before
     );
+}
+
+#[test]
+fn an_auth_secret_external_secrets_owns_is_refused_with_nothing_written() {
+    let env = Env::demo();
+    env.kubectl(&[
+        "patch", "secret", "pg-demo-auth", "-n", "demo", "--type=merge", "-p",
+        r#"{"metadata":{"ownerReferences":[{"apiVersion":"external-secrets.io/v1","kind":"ExternalSecret","name":"pg","uid":"u1"}]}}"#,
+    ])
+    .expect(0);
+    env.sb.faults().reset_counts();
+    let out = env.rotate(&["auth", "pg/pg-demo", "-n", "demo", "--wait"]);
+    out.expect(6);
+    assert!(
+        out.stderr
+            .contains("ExternalSecret demo/pg (External Secrets Operator)"),
+        "{}",
+        out.stderr
+    );
+    let writes: Vec<_> = env
+        .sb
+        .faults()
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+        .filter(|r| !r.path.contains("selfsubject"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "nothing written, not even the lock's Lease: {writes:?}"
+    );
+    assert_eq!(env.ops_request_count(), 0);
 }

@@ -148,7 +148,7 @@ pub fn redacted(secret: &Secret) -> Value {
 /// Refuses (exit 6) a rotation written into `secret` when a controller manages it and
 /// would write the old value back on its next sync (External Secrets, Sealed Secrets,
 /// GitOps), unless `--force`: the place to rotate is where that controller reads from.
-fn not_reverted(plan: &Plan, secret: &Secret) -> Result<()> {
+pub fn not_reverted(plan: &Plan, secret: &Secret) -> Result<()> {
     if plan.force {
         return Ok(());
     }

@@ -143,7 +143,18 @@ async fn run_in(
         },
     );
     let claimed = match (claimed?, &peeked, &db) {
-        (None, Some(None), Ok(_)) => Some(lock::claim(ctx, ns, kind, name, None).await?),
+        (None, Some(None), Ok(found)) => {
+            // NB: a rotation a controller would revert is refused before the first claim
+            // creates the Lease, so that nothing at all is written (when the Secret read
+            // early is the database's; else `write` checks the one it names).
+            let named = DbItem::from_dynamic(found).credential_secret(engine);
+            if let (true, Ok(Some(secret))) = (read_early, &auth) {
+                if secret.metadata.name.is_some() && secret.metadata.name == named {
+                    credential::not_reverted(plan, secret)?;
+                }
+            }
+            Some(lock::claim(ctx, ns, kind, name, None).await?)
+        }
         (claimed, _, _) => claimed,
     };
     let lock = match claimed {
