@@ -444,15 +444,7 @@ fn an_auth_secret_external_secrets_owns_is_refused_with_nothing_written() {
         "{}",
         out.stderr
     );
-    let writes: Vec<_> = env
-        .sb
-        .faults()
-        .requests()
-        .into_iter()
-        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
-        .filter(|r| !r.path.contains("selfsubject"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
+    let writes = env.writes();
     assert!(
         writes.is_empty(),
         "nothing written, not even the lock's Lease: {writes:?}"

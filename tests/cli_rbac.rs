@@ -71,18 +71,6 @@ fn rotator_without(verb: &str, resource: &str) -> String {
     serde_yaml::to_string(&doc).unwrap()
 }
 
-/// Requests that change something (not the self reviews, which write nothing).
-fn writes(env: &Env) -> Vec<String> {
-    env.sb
-        .faults()
-        .requests()
-        .into_iter()
-        .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
-        .filter(|r| !r.path.contains("selfsubject"))
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
-
 #[test]
 fn the_rotator_role_is_enough_to_rotate_and_roll_back() {
     let env = Env::demo();
@@ -123,7 +111,7 @@ fn the_viewer_role_is_enough_to_read_and_not_to_rotate() {
     ] {
         rotate_as(&env, &vic, args).expect(0);
     }
-    let before = writes(&env).len();
+    let before = env.writes().len();
     let out = rotate_as(&env, &vic, &["auth", "pg/pg-demo", "--wait"]);
     out.expect(10);
     assert!(
@@ -131,7 +119,7 @@ fn the_viewer_role_is_enough_to_read_and_not_to_rotate() {
         "{}",
         out.stderr
     );
-    assert_eq!(writes(&env).len(), before, "{:?}", writes(&env));
+    assert_eq!(env.writes().len(), before, "{:?}", env.writes());
 }
 
 #[test]
@@ -156,14 +144,14 @@ fn a_role_one_verb_short_is_refused_before_any_write_naming_the_permission() {
     {
         let user = format!("short{i}");
         let kubeconfig = user_with(&env, &user, &rotator_without(verb, resource));
-        let before = writes(&env);
+        let before = env.writes();
         let out = rotate_as(&env, &kubeconfig, &["auth", "pg/pg-demo", "--wait"]);
         out.expect(10);
         assert!(out.stderr.contains(named), "{named}: {}", out.stderr);
         assert!(out.stderr.contains("kubectl auth can-i"), "{}", out.stderr);
         assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
         assert_eq!(
-            writes(&env),
+            env.writes(),
             before,
             "nothing written without {verb} {resource}"
         );
@@ -174,7 +162,7 @@ fn a_role_one_verb_short_is_refused_before_any_write_naming_the_permission() {
         "short-arc",
         &rotator_without("patch", "sqlmanagedinstances"),
     );
-    let before = writes(&env);
+    let before = env.writes();
     let out = rotate_as(&env, &kubeconfig, &["auth", "sqlmi/sqlmi-demo"]);
     out.expect(10);
     assert!(
@@ -183,7 +171,7 @@ fn a_role_one_verb_short_is_refused_before_any_write_naming_the_permission() {
         "{}",
         out.stderr
     );
-    assert_eq!(writes(&env), before);
+    assert_eq!(env.writes(), before);
 }
 
 #[test]

@@ -232,6 +232,19 @@ impl Env {
         children.into_iter().map(|c| self.finish(c)).collect()
     }
 
+    /// The requests so far that change something (the self reviews aside, which write
+    /// nothing), as `METHOD path`.
+    pub fn writes(&self) -> Vec<String> {
+        self.sb
+            .faults()
+            .requests()
+            .into_iter()
+            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .filter(|r| !r.path.contains("selfsubject"))
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
     /// Records output of a plugin run for the password check.
     pub fn record(&self, out: &Out) {
         self.printed.borrow_mut().push(out.stdout.clone());
