@@ -376,7 +376,10 @@ fn rbac_applies_to_the_workloads() {
 #[test]
 fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
     let mut opts = Options::empty();
-    opts.operator_delay = Duration::from_millis(600);
+    // NB: two steps of 2 s between the Deployment's restart and its rollout's end leave
+    // room for the one kubectl call in between on a loaded machine, so rollout status
+    // still sees it progress.
+    opts.operator_delay = Duration::from_millis(2000);
     let sb = SandboxHandle::start(opts).unwrap();
     let kc = sb.kubeconfig_path();
     apply(kc, &deployment("web", "nginx:1.27", "  replicas: 2\n"));
@@ -408,12 +411,10 @@ fn kubectl_rollout_status_finishes_for_each_kind_after_a_restart() {
     for w in ["statefulset/db", "daemonset/agent", "deployment/web"] {
         ok(kc, &["rollout", "restart", w, "-n", "demo"]);
     }
+    // NB: not asserted here that the controller has not observed it yet: that depends on
+    // how long the three kubectl calls took (CI caught it on a loaded machine).
     let d = get_json(kc, "deployment/web");
     assert_eq!(d["metadata"]["generation"], 2);
-    assert_eq!(
-        d["status"]["observedGeneration"], 1,
-        "observed only after a step"
-    );
     let out = ok(
         kc,
         &[
