@@ -2,36 +2,14 @@
 //! same here (kubectl >= 1.26 on PATH, or `$KUBECTL`; scripts/test.sh provides one).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rotate_sandbox::{Options, SandboxHandle};
 
-fn kubectl_bin() -> String {
-    std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into())
-}
+mod support;
 
-fn kubectl(kc: &Path, args: &[&str]) -> Output {
-    Command::new(kubectl_bin())
-        .args(args)
-        .env("KUBECONFIG", kc)
-        .env_remove("KUBECTL_EXTERNAL_DIFF")
-        .output()
-        .expect("kubectl >= 1.26 must be on PATH (scripts/test.sh installs one)")
-}
-
-#[track_caller]
-fn ok(kc: &Path, args: &[&str]) -> String {
-    let out = kubectl(kc, args);
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::{kubectl, kubectl_bin, ok};
 
 fn jsonpath(kc: &Path, args: &[&str], path: &str) -> String {
     let jp = format!("jsonpath={path}");

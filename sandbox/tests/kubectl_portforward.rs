@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use rotate_sandbox::{Options, SandboxHandle};
 use serde_json::json;
 
-fn kubectl_bin() -> String {
-    std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into())
-}
+mod support;
+
+use support::kubectl_bin;
 
 /// A TCP server that answers every chunk with "echo:" + chunk.
 fn echo_server() -> String {

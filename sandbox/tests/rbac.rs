@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -12,39 +12,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use rotate_sandbox::{Options, SandboxHandle};
 use serde_json::{json, Value};
 
-fn kubectl(kc: &Path, args: &[&str]) -> Output {
-    Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
-        .args(args)
-        .env("KUBECONFIG", kc)
-        .stdin(Stdio::null())
-        .output()
-        .expect("kubectl >= 1.26 must be on PATH (scripts/test.sh installs one)")
-}
+mod support;
 
-/// kubectl's exit code, stdout and stderr.
-fn run(kc: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = kubectl(kc, args);
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-#[track_caller]
-fn ok(kc: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(kc, args);
-    assert_eq!(code, 0, "kubectl {}: {out}{err}", args.join(" "));
-    out
-}
-
-/// kubectl's stderr for a command that must fail.
-#[track_caller]
-fn refused(kc: &Path, args: &[&str]) -> String {
-    let (code, out, err) = run(kc, args);
-    assert_ne!(code, 0, "kubectl {} succeeded: {out}", args.join(" "));
-    err
-}
+use support::{ok, refused, run};
 
 /// A sandbox with the demo fixtures and a user `alice` (in group `team-a`) with a
 /// kubeconfig of her own.

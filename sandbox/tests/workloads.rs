@@ -5,32 +5,14 @@
 //! rollout makes it fail.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use rotate_sandbox::{Fixtures, Options, SandboxHandle};
 use serde_json::Value;
 
-fn kubectl(kc: &Path, args: &[&str]) -> Output {
-    Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
-        .args(args)
-        .env("KUBECONFIG", kc)
-        .output()
-        .expect("kubectl must be on PATH")
-}
+mod support;
 
-#[track_caller]
-fn ok(kc: &Path, args: &[&str]) -> String {
-    let out = kubectl(kc, args);
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::{kubectl, ok};
 
 #[track_caller]
 fn get_json(kc: &Path, what: &str) -> Value {
