@@ -66,14 +66,7 @@ pub async fn run(shared: Arc<Shared>) {
 }
 
 fn rescan(shared: &Arc<Shared>, def: &Arc<ResourceDef>, state: &Arc<ArcState>) {
-    let (items, _) = shared.store.list(def, None, None);
-    for obj in items {
-        let ns = obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        observe(shared, def, &ns, &obj, state);
-    }
+    super::rescan_all(shared, def, |ns, obj| observe(shared, def, ns, obj, state));
 }
 
 fn generation(obj: &Value) -> i64 {

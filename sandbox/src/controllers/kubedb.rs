@@ -395,14 +395,9 @@ pub async fn run(shared: Arc<Shared>) {
 
 fn rescan(shared: &Arc<Shared>, kinds: &Arc<Vec<OpsKind>>, running: &Arc<Running>) {
     for (i, k) in kinds.iter().enumerate() {
-        let (items, _) = shared.store.list(&k.ops, None, None);
-        for obj in items {
-            let ns = obj["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            observe(shared, kinds, i, &ns, &obj, running);
-        }
+        super::rescan_all(shared, &k.ops, |ns, obj| {
+            observe(shared, kinds, i, ns, obj, running)
+        });
     }
 }
 

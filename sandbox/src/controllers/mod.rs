@@ -46,6 +46,20 @@ pub(crate) fn planned_failure(
     })
 }
 
+/// Hands every stored object of `def` to `observe` with its namespace: what a controller
+/// does after its watch lagged, to catch up on the changes it missed.
+pub(crate) fn rescan_all(
+    shared: &Arc<Shared>,
+    def: &crate::ResourceDef,
+    mut observe: impl FnMut(&str, &serde_json::Value),
+) {
+    let (items, _) = shared.store.list(def, None, None);
+    for obj in items {
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        observe(ns, &obj);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

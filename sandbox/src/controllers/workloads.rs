@@ -189,14 +189,9 @@ pub async fn run(shared: Arc<Shared>) {
 
 fn rescan(shared: &Arc<Shared>, defs: &[Arc<ResourceDef>], running: &Arc<Running>) {
     for def in defs {
-        let (items, _) = shared.store.list(def, None, None);
-        for obj in items {
-            let ns = obj["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            observe(shared, def, &ns, &obj, running);
-        }
+        super::rescan_all(shared, def, |ns, obj| {
+            observe(shared, def, ns, obj, running)
+        });
     }
 }
 
