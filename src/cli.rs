@@ -432,8 +432,11 @@ pub enum Command {
     /// List every database of every installed kind, with its credential's age.
     ///
     /// One LIST per installed kind and one per namespace's Secrets; kinds whose CRD is not
-    /// installed are skipped. With --older-than, only databases whose credential is older
-    /// are shown, and the exit code is 1 when any remain (for CI or cron).
+    /// installed are skipped. -o wide adds REQUEST, GENERATION, TLS EXPIRY and CONSUMERS
+    /// (how many workloads read the credential, and how many of them a Secret it used
+    /// before: "3 (1 stale)"), for which it also lists the workloads (-o json|yaml too).
+    /// With --older-than, only databases whose credential is older are shown, and the exit
+    /// code is 1 when any remain (for CI or cron).
     #[command(after_help = "Examples:
   kubectl rotate list -n demo
   kubectl rotate list -A -o wide
@@ -700,7 +703,9 @@ pub struct ChangeArgs {
     /// it up, as `kubectl rollout restart` does, each once; then wait for each rollout as
     /// `kubectl rollout status` does (bounded by --timeout, else 5m; exit 11 when one
     /// fails or times out). Those Reloader covers, that read it live, bare Pods, Jobs and
-    /// stale references are reported, not touched (see `kubectl rotate consumers`).
+    /// stale references are reported, not touched (see `kubectl rotate consumers`). In
+    /// bulk, the consumers of the databases whose change succeeded are restarted even when
+    /// others failed (not with --verify, which then does not run).
     #[arg(long, requires = "wait")]
     pub restart_consumers: bool,
 

@@ -148,12 +148,12 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             Ok(io.out.flush()?)
         }
         Command::List(a) => {
-            let plan = cmd::list::plan(a)?;
+            let plan = cmd::list::plan(a, style.format)?;
             let ctx = Ctx::connect(&cli.kube, &io.log).await?;
-            let rows = cmd::list::run(&ctx, &plan).await?;
-            output::inspect::list(&rows, &plan, style, io.out, io.err)?;
+            let report = cmd::list::run(&ctx, &plan).await?;
+            output::inspect::list(&report, &plan, style, io.out, io.err)?;
             io.out.flush()?;
-            cmd::list::verdict(&rows, &plan)
+            cmd::list::verdict(&report.rows, &plan)
         }
         Command::Completion(a) => {
             write!(io.out, "{}", cmd::complete::script(a.shell))?;

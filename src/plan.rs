@@ -57,6 +57,8 @@ pub struct Plan {
     pub force: bool,
     /// `retry`: re-run the last rotation, which Failed, as it was (its action and source).
     pub retry: bool,
+    /// `--restart-consumers`: afterwards, restart the workloads that read the credential.
+    pub restart_consumers: bool,
 }
 
 /// Where a KubeDB rotation's new credential comes from.
@@ -151,6 +153,7 @@ impl ChangePlan {
             credential: self.credential.clone(),
             force: self.force,
             retry: self.retry,
+            restart_consumers: self.restart_consumers,
         }
     }
 
@@ -175,6 +178,7 @@ impl Plan {
             credential: NewCredential::Operator,
             force: false,
             retry: false,
+            restart_consumers: false,
         }
     }
 }

@@ -499,6 +499,29 @@ pub struct CredentialRow {
     /// The earliest certificate expiry of `spec.tls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_expiry: Option<Expiry>,
+    /// The workloads that read the credential (`-o wide|json|yaml`; absent when they were
+    /// not read, or could not be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumers: Option<ConsumerCount>,
+}
+
+/// How many workloads read a database's credential (`list`'s CONSUMERS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ConsumerCount {
+    /// Workloads that read its current Secret or one it used before.
+    pub workloads: usize,
+    /// Of those, the ones that read a Secret it used before (they hold an old password).
+    pub stale: usize,
+}
+
+impl ConsumerCount {
+    /// The CONSUMERS cell: `2`, or `2 (1 stale)`.
+    pub fn cell(&self) -> String {
+        match self.stale {
+            0 => self.workloads.to_string(),
+            n => format!("{} ({n} stale)", self.workloads),
+        }
+    }
 }
 
 #[cfg(test)]

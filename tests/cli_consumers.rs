@@ -4,7 +4,7 @@
 
 mod cli_support;
 
-use cli_support::Env;
+use cli_support::{deployment_reading, Env};
 
 /// Workloads in `demo`: a Deployment reading `pg-demo-auth` through env, a StatefulSet
 /// mounting it (Reloader on), a CronJob taking all of `pg-new` through envFrom, a bare Pod
@@ -89,6 +89,20 @@ fn apply(env: &Env, yaml: &str) {
         .expect(0);
 }
 
+/// The CONSUMERS cell of database `name` in `list -o wide` (the last column).
+fn consumers_cell(env: &Env, name: &str) -> String {
+    let out = env.rotate(&["list", "-o", "wide"]);
+    out.expect(0);
+    let header = out.stdout.lines().next().unwrap();
+    let at = header.find("CONSUMERS").expect("a CONSUMERS column");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no row for {name}: {}", out.stdout));
+    line.get(at..).unwrap_or_default().trim().to_string()
+}
+
 fn rows(stdout: &str) -> Vec<Vec<String>> {
     stdout
         .lines()
@@ -136,6 +150,8 @@ fn consumers_shows_who_reads_the_credential_how_and_what_is_stale() {
             "yes"
         ]
     );
+
+    assert_eq!(consumers_cell(&env, "pg-demo"), "2", "api and worker");
 
     // A rotation to a user-supplied Secret re-points the database at it: the workloads
     // still reading pg-demo-auth hold the old password, whatever is restarted.
@@ -189,6 +205,22 @@ fn consumers_shows_who_reads_the_credential_how_and_what_is_stale() {
         "{}",
         out.stderr
     );
+
+    // list: api and worker read the old Secret, report and debug the new one.
+    assert_eq!(consumers_cell(&env, "pg-demo"), "4 (2 stale)");
+    let list = env.rotate(&["list", "-o", "json"]).expect(0).json();
+    let item = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "pg-demo")
+        .unwrap();
+    assert_eq!(
+        item["consumers"],
+        serde_json::json!({"workloads": 4, "stale": 2})
+    );
+    let plain = env.rotate(&["list"]).expect(0).stdout.clone();
+    assert!(!plain.contains("CONSUMERS"), "{plain}");
 
     let doc = env
         .rotate(&["consumers", "pg/pg-demo", "-o", "json"])
@@ -408,15 +440,7 @@ fn nothing_is_restarted_when_the_rotation_fails() {
     let env = Env::demo();
     apply(&env, WORKLOADS);
     let ops = env.ops_request_count();
-    // NB: faults name the ops request, whose name a client dry run tells in advance.
-    let name = cli_support::name_of(
-        &env.rotate(&["auth", "pg/pg-demo", "--dry-run=client", "-o", "name"])
-            .expect(0)
-            .stdout,
-    );
-    env.sb
-        .faults()
-        .fail_ops_request("demo", &name, "injected failure");
+    env.fail_next_rotation("pg/pg-demo", "injected failure");
     let before = env.get("deployment", "api")["metadata"]["generation"].as_i64();
     let out = env.rotate(&["auth", "pg/pg-demo", "--wait", "--restart-consumers"]);
     out.expect(5);
@@ -450,4 +474,106 @@ fn an_auth_secret_external_secrets_owns_is_refused_with_nothing_written() {
         "nothing written, not even the lock's Lease: {writes:?}"
     );
     assert_eq!(env.ops_request_count(), 0);
+}
+
+/// Rotates pg-demo and md-demo at once, restarting their consumers.
+const BULK_RESTART: &[&str] = &[
+    "auth",
+    "pg/pg-demo",
+    "md/md-demo",
+    "--wait",
+    "--restart-consumers",
+    "--yes",
+];
+
+/// A Deployment reading both `pg-demo-auth` and `md-demo-auth`, and one reading the Arc
+/// instance's admin login Secret.
+fn shared() -> String {
+    [
+        deployment_reading(
+            "both",
+            &[
+                ("PG_PASSWORD", "pg-demo-auth"),
+                ("MD_PASSWORD", "md-demo-auth"),
+            ],
+        ),
+        deployment_reading("reports", &[("SQL_PASSWORD", "sqlmi-demo-login-secret")]),
+    ]
+    .join("---\n")
+}
+
+#[test]
+fn in_bulk_a_workload_reading_several_rotated_secrets_is_restarted_once() {
+    let env = Env::demo();
+    apply(&env, &shared());
+    let generation = || env.get("deployment", "both")["metadata"]["generation"].as_i64();
+    assert_eq!(generation(), Some(1));
+    let out = env.rotate(BULK_RESTART);
+    out.expect(0);
+    let tables: Vec<&str> = out.stdout.split("\n\n").collect();
+    let both: Vec<Vec<String>> = rows(tables[1])
+        .into_iter()
+        .filter(|r| r[2] == "both")
+        .collect();
+    assert_eq!(both.len(), 1, "one row: {}", out.stdout);
+    assert_eq!(both[0][3], "restarted");
+    assert_eq!(generation(), Some(2), "one restart, one new generation");
+    let patches: Vec<_> = env
+        .sb
+        .faults()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.ends_with("/deployments/both"))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+}
+
+#[test]
+fn an_arc_instances_consumers_read_its_admin_login_secret() {
+    let env = Env::demo();
+    apply(&env, &shared());
+    let out = env.rotate(&["consumers", "sqlmi/sqlmi-demo"]);
+    out.expect(0);
+    let r = rows(&out.stdout);
+    assert_eq!(r.len(), 1, "{}", out.stdout);
+    assert_eq!(
+        r[0][..5],
+        [
+            "Deployment",
+            "reports",
+            "sqlmi-demo-login-secret",
+            "SQL_PASSWORD=password",
+            "restart"
+        ]
+    );
+    assert_eq!(consumers_cell(&env, "sqlmi-demo"), "1");
+    let out = env.rotate(&["auth", "sqlmi/sqlmi-demo", "--wait", "--restart-consumers"]);
+    out.expect(0);
+    let annotations =
+        &env.get("deployment", "reports")["spec"]["template"]["metadata"]["annotations"];
+    assert!(
+        annotations["kubectl.kubernetes.io/restartedAt"].is_string(),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        env.get("deployment", "both")["metadata"]["generation"].as_i64(),
+        Some(1),
+        "a workload that does not read the instance's Secret is left alone"
+    );
+}
+
+#[test]
+fn in_bulk_the_consumers_of_what_succeeded_are_restarted_when_another_failed() {
+    let env = Env::demo();
+    apply(&env, WORKLOADS);
+    env.fail_next_rotation("md/md-demo", "injected failure");
+    let out = env.rotate(BULK_RESTART);
+    out.expect(5);
+    let annotations = &env.get("deployment", "api")["spec"]["template"]["metadata"]["annotations"];
+    assert!(
+        annotations["kubectl.kubernetes.io/restartedAt"].is_string(),
+        "pg-demo's password did change: its reader is restarted: {}",
+        out.stdout
+    );
 }

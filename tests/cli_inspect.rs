@@ -238,14 +238,7 @@ fn status_of_a_database_in_the_middle_of_a_rotation_shows_it_in_flight_step_by_s
 #[test]
 fn status_of_a_failed_rotation_says_which_step_failed_and_why() {
     let env = Env::demo();
-    let name = name_of(
-        &env.rotate(&["auth", "pg/pg-demo", "--dry-run=client", "-o", "name"])
-            .expect(0)
-            .stdout,
-    );
-    env.sb
-        .faults()
-        .fail_ops_request("demo", &name, "the database refused the new password");
+    env.fail_next_rotation("pg/pg-demo", "the database refused the new password");
     env.rotate(&["auth", "pg/pg-demo", "--wait"]).expect(5);
     let out = env.rotate(&["status", "pg/pg-demo"]);
     out.expect(0);

@@ -322,11 +322,7 @@ fn a_valid_user_secret_becomes_the_new_password() {
 #[test]
 fn a_failed_rotation_exits_five_with_the_failing_condition_and_a_retry_makes_a_new_request() {
     let env = Env::demo();
-    let dry = env.rotate(&["auth", "pg/pg-demo", "--dry-run=client", "-o", "name"]);
-    let name = name_of(&dry.expect(0).stdout);
-    env.sb
-        .faults()
-        .fail_ops_request("demo", &name, "the database refused the new password");
+    let name = env.fail_next_rotation("pg/pg-demo", "the database refused the new password");
     let out = env.rotate(&["auth", "pg/pg-demo", "--wait"]);
     out.expect(5);
     assert!(out.stderr.contains("Failed"), "{}", out.stderr);

@@ -9,7 +9,7 @@ mod cli_support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use cli_support::{Env, Out, BIN};
+use cli_support::{deployment_reading, Env, Out, BIN};
 
 const ROTATOR: &str = include_str!("../rbac/kubectl-rotate-rotator.yaml");
 const VIEWER: &str = include_str!("../rbac/kubectl-rotate-viewer.yaml");
@@ -74,9 +74,15 @@ fn rotator_without(verb: &str, resource: &str) -> String {
 #[test]
 fn the_rotator_role_is_enough_to_rotate_and_roll_back() {
     let env = Env::demo();
+    env.sb
+        .apply_yaml(&deployment_reading(
+            "api",
+            &[("PGPASSWORD", "pg-demo-auth")],
+        ))
+        .unwrap();
     let alice = user_with(&env, "alice", ROTATOR);
     for args in [
-        &["auth", "pg/pg-demo", "--wait"][..],
+        &["auth", "pg/pg-demo", "--wait", "--restart-consumers"][..],
         &["rollback", "pg/pg-demo", "--wait"],
         &["auth", "md/md-demo", "--generate", "--wait"],
         &["auth", "sqlmi/sqlmi-demo", "--wait"],
@@ -89,6 +95,9 @@ fn the_rotator_role_is_enough_to_rotate_and_roll_back() {
             out.stderr
         );
     }
+    let restarted = &env.get("deployment", "api")["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"];
+    assert!(restarted.is_string(), "the consumer was restarted");
     // Who is recorded is who the server authenticated.
     let ops = env.ops_requests("postgresopsrequests");
     assert!(
@@ -102,14 +111,28 @@ fn the_rotator_role_is_enough_to_rotate_and_roll_back() {
 #[test]
 fn the_viewer_role_is_enough_to_read_and_not_to_rotate() {
     let env = Env::demo();
+    env.sb
+        .apply_yaml(&deployment_reading(
+            "api",
+            &[("PGPASSWORD", "pg-demo-auth")],
+        ))
+        .unwrap();
     let vic = user_with(&env, "vic", VIEWER);
     for args in [
         &["list", "-n", "demo"][..],
+        &["list", "-n", "demo", "-o", "wide"],
         &["status", "pg/pg-demo"],
         &["history", "pg/pg-demo"],
         &["prev", "pg/pg-demo"],
+        &["consumers", "pg/pg-demo"],
     ] {
-        rotate_as(&env, &vic, args).expect(0);
+        let out = rotate_as(&env, &vic, args);
+        out.expect(0);
+        assert!(
+            !out.stderr.contains("could not be"),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
     let before = env.writes().len();
     let out = rotate_as(&env, &vic, &["auth", "pg/pg-demo", "--wait"]);
@@ -168,6 +191,25 @@ fn a_role_one_verb_short_is_refused_before_any_write_naming_the_permission() {
     assert!(
         out.stderr
             .contains("patch sqlmanagedinstances.sql.arcdata.microsoft.com \"sqlmi-demo\""),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.writes(), before);
+    // --restart-consumers: without patch on Deployments, refused before the rotation.
+    let kubeconfig = user_with(
+        &env,
+        "short-restart",
+        &rotator_without("patch", "deployments"),
+    );
+    let before = env.writes();
+    let out = rotate_as(
+        &env,
+        &kubeconfig,
+        &["auth", "pg/pg-demo", "--wait", "--restart-consumers"],
+    );
+    out.expect(10);
+    assert!(
+        out.stderr.contains("patch deployments.apps"),
         "{}",
         out.stderr
     );

@@ -423,6 +423,48 @@ fn rollback_on_failure_rolls_back_when_the_new_password_does_not_take_effect() {
 }
 
 #[test]
+fn a_failed_verification_restarts_nothing_even_after_it_rolled_back() {
+    let server = Server::postgres("PgRcf7Hn3Qx8Lp").expect("PostgreSQL");
+    let env = bound("pg-demo", &server);
+    env.sb.faults().skip_real_db_change("demo", "pg-demo");
+    env.sb
+        .apply_yaml(&cli_support::deployment_reading(
+            "api",
+            &[("PGPASSWORD", "pg-demo-auth")],
+        ))
+        .expect("the Deployment is accepted");
+    let generation = || env.get("deployment", "api")["metadata"]["generation"].as_i64();
+    let before = generation();
+    let o = run(
+        &env,
+        &[
+            "auth",
+            "pg/pg-demo",
+            "--wait",
+            "--verify",
+            "--rollback-on-failure",
+            "--restart-consumers",
+        ],
+        7,
+    );
+    assert!(
+        o.stderr.contains("Rolled back automatically"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        generation(),
+        before,
+        "the consumers never saw a new password: nothing to restart"
+    );
+    assert!(
+        !o.stdout.contains("RESTART"),
+        "no restart table: {}",
+        o.stdout
+    );
+}
+
+#[test]
 fn an_engine_without_a_login_client_is_not_supported_with_exit_9_and_nothing_is_written() {
     let env = Env::demo();
     let o = run(&env, &["verify", "cassandra/c-demo"], 9);

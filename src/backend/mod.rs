@@ -9,6 +9,37 @@
 pub mod arc;
 pub mod kubedb;
 
+/// What `plan` will ask of the API server once it has written something: its backend's
+/// [`Rotate::needs`], and with `--restart-consumers` what finding and restarting the
+/// consumers takes: list every workload kind, then patch and get the ones it restarts.
+/// (The database, its ops requests and its Secrets are read by the change already.)
+pub fn needs(plan: &Plan) -> Vec<Need> {
+    let mut needs = of(plan.target.engine).needs(plan);
+    if plan.restart_consumers {
+        let ns = plan.namespace.as_str();
+        needs.extend(
+            WORKLOAD_RESOURCES
+                .iter()
+                .map(|(_, group, plural)| Need::new("list", group, plural, ns)),
+        );
+        for plural in RESTARTABLE {
+            needs.push(Need::new("patch", "apps", plural, ns));
+            needs.push(Need::new("get", "apps", plural, ns));
+        }
+    }
+    needs
+}
+
+/// What a backend's records say of one database, for `list` ([`Inspect::activity`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// The rotation still running, if any.
+    pub in_flight: Option<InFlight>,
+    /// The Secrets its rotations took a user-supplied credential from, newest first: names
+    /// the database used before (a workload reading one of them holds an old password).
+    pub used_secrets: Vec<String>,
+}
+
 use std::collections::{BTreeMap, HashMap};
 
 use futures::future::BoxFuture;
@@ -21,6 +52,7 @@ use crate::audit::AuditRecord;
 use crate::context::Ctx;
 use crate::engines::{EngineSpec, Mechanism};
 use crate::error::Result;
+use crate::model::consumers::{RESTARTABLE, WORKLOAD_RESOURCES};
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
 use crate::plan::Plan;
@@ -105,15 +137,16 @@ pub trait Inspect: Sync {
         report: &'a mut HistoryReport,
     ) -> BoxFuture<'a, Result<()>>;
 
-    /// `list`: the rotations still running for databases of one kind in `scope`, by
-    /// (namespace, name); the backend reads what it needs (one LIST at most), without
-    /// waiting for the databases' LIST, so both are in flight at once.
-    fn in_flight<'a>(
+    /// `list`: what the backend's own records say of databases of one kind in `scope`, by
+    /// (namespace, name): the rotation still running, the Secrets rotations took their
+    /// credential from. The backend reads what it needs (one LIST at most), without waiting
+    /// for the databases' LIST, so both are in flight at once.
+    fn activity<'a>(
         &'a self,
         ctx: &'a Ctx,
         kind: &'a Installed,
         scope: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>>;
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), Activity>>>;
 
     /// `list`: a database's credential as a row shows it (pure): when it last changed,
     /// whether a previous one is kept, what is in flight.

@@ -32,6 +32,13 @@ pub async fn run(
     // Several targets: the table is printed either way; any failed row fails the command.
     if let Outcome::Bulk(report) = &outcome {
         if let Some(e) = super::bulk::report_error(report) {
+            // NB: the rows that succeeded did change their passwords, so their consumers
+            // still need the restart; unless --verify was asked, which did not run.
+            if plan.restart_consumers && after.is_none() {
+                if let Err(restart) = restart_consumers(ctx, plan, ns, &outcome, ui).await {
+                    ui.warn(&restart.to_string());
+                }
+            }
             return Err(e);
         }
     }

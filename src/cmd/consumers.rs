@@ -13,59 +13,39 @@ use crate::api::discovery::{discover, Wanted};
 use crate::api::read::{collection_url, get_target, list_pages};
 use crate::cli::ConsumersArgs;
 use crate::context::Ctx;
+use crate::engines::EngineSpec;
 use crate::error::{Error, Result};
-use crate::model::consumers::{is_top_level, managers, reads, WORKLOAD_KINDS};
+use crate::model::consumers::{
+    is_top_level, managers, reads, watched_secrets, WORKLOAD_KINDS, WORKLOAD_RESOURCES,
+};
+use crate::model::ops::{OpsItem, SecretUsed};
 use crate::model::DbItem;
 use crate::report::{ConsumerRow, ConsumersReport, SecretUse, Subject};
 use crate::target::Target;
 
-/// Where each workload kind is listed.
-const WORKLOAD_PATHS: &[(&str, &str)] = &[
-    ("Deployment", "/apis/apps/v1/namespaces/{ns}/deployments"),
-    ("StatefulSet", "/apis/apps/v1/namespaces/{ns}/statefulsets"),
-    ("DaemonSet", "/apis/apps/v1/namespaces/{ns}/daemonsets"),
-    ("ReplicaSet", "/apis/apps/v1/namespaces/{ns}/replicasets"),
-    ("Job", "/apis/batch/v1/namespaces/{ns}/jobs"),
-    ("CronJob", "/apis/batch/v1/namespaces/{ns}/cronjobs"),
-    ("Pod", "/api/v1/namespaces/{ns}/pods"),
-];
+/// The collection URL of each workload kind, in namespace `scope` (else the cluster's).
+pub fn workload_urls(scope: Option<&str>) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    WORKLOAD_RESOURCES.iter().map(move |(kind, group, plural)| {
+        let gv = match *group {
+            "" => "/api/v1".to_string(),
+            g => format!("/apis/{g}/v1"),
+        };
+        let url = match scope {
+            Some(ns) => format!("{gv}/namespaces/{ns}/{plural}"),
+            None => format!("{gv}/{plural}"),
+        };
+        (*kind, url)
+    })
+}
+
+/// The Secret a database of `engine` named `db` is created with, when the engine has one.
+pub fn default_secret(engine: &EngineSpec, db: &str) -> Option<String> {
+    (!engine.auth_suffix.is_empty()).then(|| format!("{db}{}", engine.auth_suffix))
+}
 
 /// Checks `consumers` arguments (pure: before any API call).
 pub fn plan(args: &ConsumersArgs) -> Result<Target> {
     Target::parse(&args.target)
-}
-
-/// The Secret names the database's ops requests made it use, newest first.
-fn used_secrets(ops: &[DynamicObject], db: &str) -> Vec<String> {
-    let mut items: Vec<&DynamicObject> = ops
-        .iter()
-        .filter(|o| {
-            o.data
-                .pointer("/spec/databaseRef/name")
-                .and_then(Value::as_str)
-                == Some(db)
-        })
-        .collect();
-    items.sort_by(|a, b| {
-        b.metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .cmp(&a.metadata.creation_timestamp.as_ref().map(|t| t.0))
-    });
-    let mut names = Vec::new();
-    for o in items {
-        if let Some(n) = o
-            .data
-            .pointer("/spec/authentication/secretRef/name")
-            .and_then(Value::as_str)
-        {
-            if !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
-            }
-        }
-    }
-    names
 }
 
 /// The READY cell: ready of wanted replicas (pods: containers), or `-` where it does not
@@ -110,32 +90,27 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<ConsumersReport> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ars[0]);
     let ops_path = ars.get(1).map(|ar| collection_url(ar, Some(ns)));
     let workloads =
-        futures::future::join_all(WORKLOAD_PATHS.iter().map(|(kind, path)| async move {
+        futures::future::join_all(workload_urls(Some(ns)).map(|(kind, url)| async move {
             let mut items = Vec::new();
-            let url = path.replace("{ns}", ns);
             let listed = list_pages::<Value>(ctx, &url, None, None, |v| items.push(v)).await;
-            (*kind, listed.map(|_| items))
+            (kind, listed.map(|_| items))
         }));
-    let ops = async {
-        let mut items = Vec::new();
+    let used = async {
+        let mut used = Vec::new();
         if let Some(path) = &ops_path {
-            list_pages::<DynamicObject>(ctx, path, None, None, |o| items.push(o)).await?;
+            list_pages::<OpsItem>(ctx, path, None, None, |o| {
+                if o.target() == Some(target.name.as_str()) {
+                    used.extend(SecretUsed::of(&o));
+                }
+            })
+            .await?;
         }
-        Ok::<_, Error>(items)
+        Ok::<_, Error>(SecretUsed::newest_first(used))
     };
-    let (db, ops, workloads) = futures::join!(get_target(&api, target, ns), ops, workloads);
+    let (db, used, workloads) = futures::join!(get_target(&api, target, ns), used, workloads);
     let db = DbItem::from_dynamic(&db?);
     let current = db.credential_secret(engine).unwrap_or_default();
-    let mut names = vec![current.clone()];
-    for n in used_secrets(&ops?, &target.name) {
-        if !names.contains(&n) {
-            names.push(n);
-        }
-    }
-    let default = format!("{}{}", target.name, engine.auth_suffix);
-    if !engine.auth_suffix.is_empty() && !names.contains(&default) {
-        names.push(default);
-    }
+    let names = watched_secrets(&current, &used?, default_secret(engine, &target.name));
     let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
@@ -206,27 +181,6 @@ pub async fn run(ctx: &Ctx, target: &Target) -> Result<ConsumersReport> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn the_secrets_a_database_used_come_from_its_own_requests_newest_first() {
-        let op = |name: &str, db: &str, secret: Option<&str>, at: &str| -> DynamicObject {
-            let mut spec = json!({"databaseRef": {"name": db}});
-            if let Some(s) = secret {
-                spec["authentication"] = json!({"secretRef": {"name": s}});
-            }
-            serde_json::from_value(json!({"apiVersion": "ops.kubedb.com/v1alpha1",
-                "kind": "PostgresOpsRequest",
-                "metadata": {"name": name, "creationTimestamp": at}, "spec": spec}))
-            .unwrap()
-        };
-        let ops = [
-            op("a", "pg", Some("old"), "2026-01-01T00:00:00Z"),
-            op("b", "pg", None, "2026-01-02T00:00:00Z"),
-            op("c", "pg", Some("newer"), "2026-01-03T00:00:00Z"),
-            op("d", "other", Some("theirs"), "2026-01-04T00:00:00Z"),
-        ];
-        assert_eq!(used_secrets(&ops, "pg"), vec!["newer", "old"]);
-    }
 
     #[test]
     fn ready_reads_as_kubectl_get_shows_it() {

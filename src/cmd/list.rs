@@ -7,23 +7,29 @@
 //! kind's ops requests), and one LIST of the Secrets (of the namespace, or with `-A` of the
 //! cluster): none of them waits for another's answer, so the critical path is two round
 //! trips (more only when `--chunk-size` pages a collection). Never a GET per database.
-//! Pages are decoded into a few fields each (Secrets: key names and certificate expiry,
-//! never values) and dropped, so memory stays flat.
+//! With `-o wide|json|yaml`, the same pool also lists the seven workload kinds, for
+//! CONSUMERS. Pages are decoded into a few fields each (Secrets: key names and certificate
+//! expiry, never values; workloads: the Secrets they read) and dropped, so memory stays
+//! flat.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
 
 use crate::api::concurrently;
 use crate::api::discovery::{installed, remember, remembered, Installed};
 use crate::api::read::{collection_url, list_pages};
-use crate::backend;
+use crate::backend::{self, Activity};
+use crate::cli::Format;
 use crate::cli::ListArgs;
 use crate::context::Ctx;
 use crate::duration::OlderThan;
 use crate::engines::EngineSpec;
 use crate::error::{Error, Result};
+use crate::model::consumers::{is_top_level, secrets_read, watched_secrets};
 use crate::model::secret::{earliest_expiry, SecretSummary};
 use crate::model::{age_secs, DbItem};
-use crate::report::{CredentialRow, InFlight};
+use crate::report::{ConsumerCount, CredentialRow};
 
 /// How many LISTs run at once: all that a cluster with every supported kind installed needs
 /// (31 kinds, 30 ops-request kinds, the Secrets), so none waits for a slot.
@@ -38,10 +44,13 @@ pub struct ListPlan {
     pub selector: Option<String>,
     /// `--older-than`.
     pub older_than: Option<OlderThan>,
+    /// Whether to read who consumes each credential (CONSUMERS): for the formats that show
+    /// it, `-o wide|json|yaml` (and the templates, which reshape JSON).
+    pub consumers: bool,
 }
 
-/// Checks `list` arguments (pure: before any API call).
-pub fn plan(args: &ListArgs) -> Result<ListPlan> {
+/// Checks `list` arguments (pure: before any API call); `format` is what it prints in.
+pub fn plan(args: &ListArgs, format: Format) -> Result<ListPlan> {
     let selector = args.selector.clone();
     if let Some(s) = &selector {
         crate::target::check_selector(s)?;
@@ -50,7 +59,17 @@ pub fn plan(args: &ListArgs) -> Result<ListPlan> {
         all_namespaces: args.all_namespaces,
         selector,
         older_than: args.older_than.clone(),
+        consumers: matches!(format, Format::Wide | Format::Json | Format::Yaml),
     })
+}
+
+/// What `list` found: the rows, and what could not be read (said on stderr).
+#[derive(Debug, Default)]
+pub struct ListReport {
+    /// The databases, sorted by namespace, kind and name.
+    pub rows: Vec<CredentialRow>,
+    /// What could not be read: a workload kind the user may not list, say.
+    pub warnings: Vec<String>,
 }
 
 /// With `--older-than`: an error (exit 1) when any database is past it.
@@ -64,18 +83,27 @@ pub fn verdict(rows: &[CredentialRow], plan: &ListPlan) -> Result<()> {
     }
 }
 
-/// What is in flight, by database (namespace, name).
-type InFlightByDb = HashMap<(String, String), InFlight>;
+/// What each backend's records say, by database (namespace, name).
+type ActivityByDb = HashMap<(String, String), Activity>;
+
+/// A workload that reads Secrets: all `list` keeps of it.
+struct WorkloadUse {
+    namespace: String,
+    /// The Secrets it reads.
+    secrets: Vec<String>,
+}
 
 /// One of the LISTs `list` sends, all at once.
 #[derive(Clone)]
 enum Read {
     /// The databases of one kind.
     Databases(Installed),
-    /// What one kind's backend has in flight.
-    InFlight(Installed),
+    /// What one kind's backend records.
+    Activity(Installed),
     /// The Secrets of the scope.
     Secrets,
+    /// The workloads of one kind (Deployment, ...) in the scope, at this URL.
+    Workloads(&'static str, String),
 }
 
 impl Read {
@@ -83,8 +111,8 @@ impl Read {
     fn key(&self) -> String {
         match self {
             Read::Databases(k) => collection_url(&k.ar, None),
-            Read::InFlight(k) => format!(
-                "in flight: {} {}",
+            Read::Activity(k) => format!(
+                "activity: {} {}",
                 k.engine.kind,
                 k.ops_ar
                     .as_ref()
@@ -92,6 +120,7 @@ impl Read {
                     .unwrap_or_default()
             ),
             Read::Secrets => "secrets".into(),
+            Read::Workloads(_, url) => url.clone(),
         }
     }
 
@@ -99,7 +128,7 @@ impl Read {
     fn all(kinds: &[Installed]) -> Vec<Read> {
         kinds
             .iter()
-            .flat_map(|k| [Read::Databases(k.clone()), Read::InFlight(k.clone())])
+            .flat_map(|k| [Read::Databases(k.clone()), Read::Activity(k.clone())])
             .chain([Read::Secrets])
             .collect()
     }
@@ -108,8 +137,9 @@ impl Read {
 /// What one [`Read`] gave.
 enum Got {
     Databases(Vec<DbItem>),
-    InFlight(InFlightByDb),
+    Activity(ActivityByDb),
     Secrets(HashMap<(String, String), SecretSummary>),
+    Workloads(Vec<WorkloadUse>),
 }
 
 /// Lists every installed kind, what is in flight, and the Secrets; returns the rows sorted
@@ -119,7 +149,7 @@ enum Got {
 /// itself: when discovery confirms them (the same resources at the same versions), their
 /// answers count and the critical path is one round trip; a kind it finds anew is read
 /// then, and a read it does not confirm is dropped.
-pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
+pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
     let scope = (!plan.all_namespaces).then_some(ctx.namespace.as_str());
     let fetch = |read: Read| async move {
         let key = read.key();
@@ -136,15 +166,23 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
                 .await
                 .map(|_| Got::Databases(dbs))
             }
-            Read::InFlight(kind) => backend::of(kind.engine)
-                .in_flight(ctx, &kind, scope)
+            Read::Activity(kind) => backend::of(kind.engine)
+                .activity(ctx, &kind, scope)
                 .await
-                .map(Got::InFlight),
+                .map(Got::Activity),
             Read::Secrets => read_secrets(ctx, scope).await.map(Got::Secrets),
+            Read::Workloads(kind, url) => read_workloads(ctx, kind, &url).await.map(Got::Workloads),
         };
         (key, got)
     };
-    let early = Read::all(&remembered(ctx));
+    let workload_reads: Vec<Read> = match plan.consumers {
+        true => super::consumers::workload_urls(scope)
+            .map(|(kind, url)| Read::Workloads(kind, url))
+            .collect(),
+        false => Vec::new(),
+    };
+    let mut early = Read::all(&remembered(ctx));
+    early.extend(workload_reads.iter().cloned());
     let (kinds, early) = futures::join!(
         async {
             let kinds = installed(ctx).await?;
@@ -173,28 +211,51 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
     if let Got::Secrets(s) = take(Read::Secrets)? {
         secrets = s;
     }
-    let mut per_kind: Vec<(Vec<DbItem>, InFlightByDb)> = Vec::new();
+    let mut warnings = Vec::new();
+    // NB: a workload kind that could not be listed is said, and leaves CONSUMERS unknown:
+    // a count without it would be too low.
+    let mut readers = plan.consumers.then(Readers::default);
+    for read in workload_reads {
+        let Read::Workloads(kind, _) = read else {
+            continue;
+        };
+        match take(read.clone()) {
+            Ok(Got::Workloads(w)) => {
+                if let Some(r) = readers.as_mut() {
+                    r.add(w);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warnings.push(format!(
+                    "{kind}s could not be listed, so CONSUMERS is unknown: {e}"
+                ));
+                readers = None;
+            }
+        }
+    }
+    let mut per_kind: Vec<(Vec<DbItem>, ActivityByDb)> = Vec::new();
     for kind in &kinds {
         let dbs = match take(Read::Databases(kind.clone()))? {
             Got::Databases(d) => d,
             _ => Vec::new(),
         };
-        let flight = match take(Read::InFlight(kind.clone()))? {
-            Got::InFlight(f) => f,
+        let activity = match take(Read::Activity(kind.clone()))? {
+            Got::Activity(f) => f,
             _ => HashMap::new(),
         };
-        per_kind.push((dbs, flight));
+        per_kind.push((dbs, activity));
     }
     let now = jiff::Timestamp::now();
     let mut rows: Vec<CredentialRow> = kinds
         .iter()
         .zip(per_kind)
-        .flat_map(|(kind, (dbs, mut in_flight))| {
-            let secrets = &secrets;
+        .flat_map(|(kind, (dbs, mut activity))| {
+            let (secrets, readers) = (&secrets, readers.as_ref());
             dbs.into_iter().map(move |db| {
                 let key = (db.metadata.namespace.clone(), db.metadata.name.clone());
-                let flight = in_flight.remove(&key);
-                row(kind.engine, db, flight, secrets, now)
+                let activity = activity.remove(&key).unwrap_or_default();
+                row(kind.engine, db, activity, secrets, readers, now)
             })
         })
         .collect();
@@ -204,7 +265,67 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<Vec<CredentialRow>> {
         rows.retain(|r| r.password_age_seconds.is_none_or(|a| a > limit));
     }
     rows.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
-    Ok(rows)
+    Ok(ListReport { rows, warnings })
+}
+
+/// The workloads of one kind at `url` that read any Secret, each kept as the Secrets it
+/// reads (those run by another workload are counted as their owner).
+async fn read_workloads(ctx: &Ctx, kind: &'static str, url: &str) -> Result<Vec<WorkloadUse>> {
+    let mut found = Vec::new();
+    list_pages::<Value>(ctx, url, None, None, |w| {
+        if !is_top_level(&w) {
+            return;
+        }
+        let secrets = secrets_read(kind, &w);
+        if !secrets.is_empty() {
+            let namespace = w
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            found.push(WorkloadUse { namespace, secrets });
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Which workloads read each Secret: (namespace, Secret) to the workloads' indexes.
+#[derive(Default)]
+struct Readers {
+    count: usize,
+    by_secret: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Readers {
+    fn add(&mut self, workloads: Vec<WorkloadUse>) {
+        for w in workloads {
+            for s in w.secrets {
+                self.by_secret
+                    .entry((w.namespace.clone(), s))
+                    .or_default()
+                    .push(self.count);
+            }
+            self.count += 1;
+        }
+    }
+
+    /// How many workloads in `ns` read any of `watched` (its first the current Secret),
+    /// and how many of them read one of the others.
+    fn count(&self, ns: &str, watched: &[String]) -> ConsumerCount {
+        let of = |names: &[String]| -> BTreeSet<usize> {
+            names
+                .iter()
+                .filter_map(|n| self.by_secret.get(&(ns.to_string(), n.clone())))
+                .flatten()
+                .copied()
+                .collect()
+        };
+        ConsumerCount {
+            workloads: of(watched).len(),
+            stale: of(watched.get(1..).unwrap_or_default()).len(),
+        }
+    }
 }
 
 /// The Secrets of the namespace, or with `-A` of the cluster, values skipped: one LIST,
@@ -230,8 +351,9 @@ async fn read_secrets(
 fn row(
     engine: &'static EngineSpec,
     db: DbItem,
-    in_flight: Option<InFlight>,
+    activity: Activity,
     secrets: &HashMap<(String, String), SecretSummary>,
+    readers: Option<&Readers>,
     now: jiff::Timestamp,
 ) -> CredentialRow {
     let ns = db.metadata.namespace.clone();
@@ -239,7 +361,14 @@ fn row(
     let secret_name = db.credential_secret(engine);
     let secret = secret_name.as_deref().and_then(lookup);
     let tls_expiry = earliest_expiry(&db.tls_secrets(), lookup, now);
-    let state = backend::of(engine).credential_state(engine, &db, secret, in_flight);
+    let state = backend::of(engine).credential_state(engine, &db, secret, activity.in_flight);
+    let consumers = readers.zip(secret_name.as_deref()).map(|(r, current)| {
+        let default = super::consumers::default_secret(engine, &db.metadata.name);
+        r.count(
+            &ns,
+            &watched_secrets(current, &activity.used_secrets, default),
+        )
+    });
     // Since the last rotation, else since the database was created.
     let password_age_seconds = state
         .last_rotated
@@ -259,6 +388,7 @@ fn row(
         in_flight: state.in_flight,
         credentials_generation: state.credentials_generation,
         tls_expiry,
+        consumers,
     }
 }
 
@@ -271,6 +401,18 @@ mod tests {
 
     fn now() -> jiff::Timestamp {
         "2026-11-22T00:00:00Z".parse().unwrap()
+    }
+
+    /// The row of `db` with nothing else read.
+    fn bare_row(engine: &'static EngineSpec, db: DbItem) -> CredentialRow {
+        row(
+            engine,
+            db,
+            Activity::default(),
+            &HashMap::new(),
+            None,
+            now(),
+        )
     }
 
     fn secrets(v: Vec<serde_json::Value>) -> HashMap<(String, String), SecretSummary> {
@@ -292,7 +434,14 @@ mod tests {
             json!({"metadata": {"name": "pg-auth", "namespace": "demo"},
             "data": {"username": "", "password": "", "username.prev": "", "password.prev": ""}}),
         ]);
-        let r = row(find("pg").unwrap(), db, None, &s, now());
+        let r = row(
+            find("pg").unwrap(),
+            db,
+            Activity::default(),
+            &s,
+            None,
+            now(),
+        );
         assert_eq!(r.password_age_seconds, Some(10 * 86_400));
         assert_eq!(r.prev_kept, PrevKept::Yes);
         assert_eq!(r.secret.as_deref(), Some("pg-auth"));
@@ -305,7 +454,7 @@ mod tests {
             "metadata": {"name": "pg", "namespace": "demo", "creationTimestamp": "2026-11-21T00:00:00Z"}
         }))
         .unwrap();
-        let r = row(find("pg").unwrap(), db, None, &HashMap::new(), now());
+        let r = bare_row(find("pg").unwrap(), db);
         assert_eq!(r.prev_kept, PrevKept::Unknown);
         assert_eq!(r.password_age_seconds, Some(86_400));
         assert_eq!(r.phase, "Unknown");
@@ -324,13 +473,48 @@ mod tests {
             .unwrap()
         };
         let sqlmi = find("sqlmi").unwrap();
-        let r = row(sqlmi, mi(1, "rotate"), None, &HashMap::new(), now());
+        let r = bare_row(sqlmi, mi(1, "rotate"));
         assert_eq!(r.prev_kept, PrevKept::Yes);
         assert_eq!(r.credentials_generation, Some(1));
         assert_eq!(r.password_age_seconds, Some(86_400));
         assert!(r.in_flight.is_none());
-        let r = row(sqlmi, mi(0, "rollback"), None, &HashMap::new(), now());
+        let r = bare_row(sqlmi, mi(0, "rollback"));
         assert_eq!(r.prev_kept, PrevKept::No);
+    }
+
+    #[test]
+    fn consumers_count_each_workload_once_and_stale_ones_apart() {
+        let w = |ns: &str, secrets: &[&str]| WorkloadUse {
+            namespace: ns.into(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut r = Readers::default();
+        r.add(vec![
+            w("demo", &["pg-new", "pg-auth"]),
+            w("demo", &["pg-auth"]),
+            w("demo", &["other"]),
+        ]);
+        r.add(vec![w("prod", &["pg-new"])]);
+        let watched = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let c = r.count("demo", &watched(&["pg-new", "pg-auth"]));
+        assert_eq!(
+            c,
+            ConsumerCount {
+                workloads: 2,
+                stale: 2
+            }
+        );
+        assert_eq!(c.cell(), "2 (2 stale)");
+        let c = r.count("demo", &watched(&["pg-new"]));
+        assert_eq!(
+            c,
+            ConsumerCount {
+                workloads: 1,
+                stale: 0
+            }
+        );
+        assert_eq!(c.cell(), "1");
+        assert_eq!(r.count("elsewhere", &watched(&["pg-new"])).workloads, 0);
     }
 
     #[test]
@@ -339,10 +523,11 @@ mod tests {
             all_namespaces: true,
             selector: None,
             older_than: Some("90d".parse().unwrap()),
+            consumers: false,
         };
         assert!(verdict(&[], &plan).is_ok());
         let db: DbItem = serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap();
-        let r = row(find("pg").unwrap(), db, None, &HashMap::new(), now());
+        let r = bare_row(find("pg").unwrap(), db);
         assert_eq!(
             verdict(std::slice::from_ref(&r), &plan)
                 .unwrap_err()

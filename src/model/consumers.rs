@@ -9,6 +9,21 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+/// Where each workload kind is listed: its API group ("" for core) and its plural, all at
+/// version v1.
+pub const WORKLOAD_RESOURCES: &[(&str, &str, &str)] = &[
+    ("Deployment", "apps", "deployments"),
+    ("StatefulSet", "apps", "statefulsets"),
+    ("DaemonSet", "apps", "daemonsets"),
+    ("ReplicaSet", "apps", "replicasets"),
+    ("Job", "batch", "jobs"),
+    ("CronJob", "batch", "cronjobs"),
+    ("Pod", "", "pods"),
+];
+
+/// The kinds `--restart-consumers` restarts (of group apps): those with a rollout.
+pub const RESTARTABLE: &[&str] = &["deployments", "statefulsets", "daemonsets"];
+
 /// The workload kinds that run pods from a template, and where the template is.
 pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("Deployment", "/spec/template/spec"),
@@ -19,6 +34,19 @@ pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("CronJob", "/spec/jobTemplate/spec/template/spec"),
     ("Pod", "/spec"),
 ];
+
+/// The Secrets whose readers are a database's consumers: `current`, its credential Secret,
+/// first; then the ones it used before, newest first (`used`), and the name it was created
+/// with (`default`, `<db><suffix>`, for a database re-pointed since); each once.
+pub fn watched_secrets(current: &str, used: &[String], default: Option<String>) -> Vec<String> {
+    let mut names = vec![current.to_string()];
+    for n in used.iter().cloned().chain(default) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+}
 
 /// How a container takes a Secret's values.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -122,6 +150,54 @@ pub fn reads(kind: &'static str, obj: &Value, secrets: &[&str]) -> Vec<Consumer>
                 reloader: reloader_covers(annotations, secret),
             })
         })
+        .collect()
+}
+
+/// Every Secret the pods of workload `obj` (of `kind`) read, each as [`reads`] counts
+/// reading (a volume only when mounted), sorted: what `list -o wide` indexes workloads by,
+/// so that each database's consumers are found without walking every workload again.
+pub fn secrets_read(kind: &str, obj: &Value) -> Vec<String> {
+    let Some(pod) = WORKLOAD_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, at)| obj.pointer(at))
+    else {
+        return Vec::new();
+    };
+    let mut named = BTreeSet::new();
+    for c in containers(pod) {
+        for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+            named.extend(str_at(e, "/valueFrom/secretKeyRef/name"));
+        }
+        for e in c
+            .get("envFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            named.extend(str_at(e, "/secretRef/name"));
+        }
+    }
+    for v in pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        named.extend(str_at(v, "/secret/secretName"));
+        for src in v
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            named.extend(str_at(src, "/secret/name"));
+        }
+    }
+    named
+        .into_iter()
+        .filter(|s| !pod_reads(pod, s).is_empty())
+        .map(str::to_string)
         .collect()
 }
 
@@ -356,6 +432,19 @@ mod tests {
             }]
         );
         assert!(c[1].needs_restart(), "a subPath mount is never updated");
+    }
+
+    #[test]
+    fn the_secrets_a_workload_reads_are_those_reads_finds() {
+        let mut d = deployment();
+        assert_eq!(
+            secrets_read("Deployment", &d),
+            vec!["other", "pg-auth", "pg-auth-old"]
+        );
+        // A volume no container mounts is not read.
+        d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = json!([]);
+        assert_eq!(secrets_read("Deployment", &d), vec!["other", "pg-auth"]);
+        assert!(secrets_read("Unknown", &d).is_empty());
     }
 
     #[test]

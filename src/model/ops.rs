@@ -68,6 +68,38 @@ pub struct OpsStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// A user-supplied Secret one RotateAuth took its credential from, and when: all of a
+/// request that is kept to tell which Secrets a database used before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretUsed {
+    /// The request's [`OpsItem::age_key`].
+    at: (String, String),
+    /// The Secret.
+    pub name: String,
+}
+
+impl SecretUsed {
+    /// The Secret `o` takes its credential from, if any.
+    pub fn of(o: &OpsItem) -> Option<SecretUsed> {
+        Some(SecretUsed {
+            at: o.age_key(),
+            name: o.secret_ref()?.to_string(),
+        })
+    }
+
+    /// The names, newest request first, each once.
+    pub fn newest_first(mut used: Vec<SecretUsed>) -> Vec<String> {
+        used.sort_by(|a, b| b.at.cmp(&a.at));
+        let mut names: Vec<String> = Vec::new();
+        for u in used {
+            if !names.contains(&u.name) {
+                names.push(u.name);
+            }
+        }
+        names
+    }
+}
+
 /// An ops request as the inspection verbs need it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
@@ -269,6 +301,29 @@ impl OpsItem {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_secrets_a_database_used_are_named_newest_first_once() {
+        let op = |name: &str, secret: Option<&str>, at: &str| -> OpsItem {
+            let mut spec = serde_json::json!({"type": "RotateAuth", "databaseRef": {"name": "pg"}});
+            if let Some(s) = secret {
+                spec["authentication"] = serde_json::json!({"secretRef": {"name": s}});
+            }
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "creationTimestamp": at}, "spec": spec}))
+            .unwrap()
+        };
+        let used: Vec<SecretUsed> = [
+            op("a", Some("old"), "2026-01-01T00:00:00Z"),
+            op("b", None, "2026-01-02T00:00:00Z"),
+            op("c", Some("newer"), "2026-01-03T00:00:00Z"),
+            op("d", Some("old"), "2025-12-01T00:00:00Z"),
+        ]
+        .iter()
+        .filter_map(SecretUsed::of)
+        .collect();
+        assert_eq!(SecretUsed::newest_first(used), vec!["newer", "old"]);
+    }
+
     use super::*;
     use crate::engines::find;
     use serde_json::json;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::table::NONE;
 use super::{to_json, to_yaml, Style};
 use crate::cli::Format;
-use crate::cmd::list::ListPlan;
+use crate::cmd::list::{ListPlan, ListReport};
 use crate::creds::{Password, REDACTED};
 use crate::duration::human_secs;
 use crate::engines::KUBEDB_OPS_GROUP;
@@ -423,13 +423,14 @@ fn list_item(r: &CredentialRow) -> Result<Value> {
 
 /// Prints `list`.
 pub fn list(
-    rows: &[CredentialRow],
+    report: &ListReport,
     plan: &ListPlan,
     style: Style,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let format = style.format;
+    let (rows, format) = (&report.rows, style.format);
+    warn(err, &report.warnings)?;
     match format {
         Format::Json | Format::Yaml => {
             let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
@@ -469,7 +470,7 @@ pub fn list(
         "IN FLIGHT",
     ]);
     if wide {
-        headers.extend(["REQUEST", "GENERATION", "TLS EXPIRY"]);
+        headers.extend(["REQUEST", "GENERATION", "TLS EXPIRY", "CONSUMERS"]);
     }
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -502,6 +503,11 @@ pub fn list(
                         .as_ref()
                         .map(|e| e.cell())
                         .unwrap_or_else(|| NONE.into()),
+                );
+                row.push(
+                    r.consumers
+                        .map(|c| c.cell())
+                        .unwrap_or_else(|| "<unknown>".into()),
                 );
             }
             row
@@ -699,22 +705,24 @@ mod tests {
             }),
             credentials_generation: None,
             tls_expiry: None,
+            consumers: Some(crate::report::ConsumerCount {
+                workloads: 3,
+                stale: 1,
+            }),
         };
         let plan = |all| ListPlan {
             all_namespaces: all,
             selector: None,
             older_than: None,
+            consumers: true,
+        };
+        let report = ListReport {
+            rows: vec![row],
+            warnings: vec![],
         };
         let render = |all, f: Format| {
             let (mut out, mut err) = (Vec::new(), Vec::new());
-            list(
-                std::slice::from_ref(&row),
-                &plan(all),
-                f.into(),
-                &mut out,
-                &mut err,
-            )
-            .unwrap();
+            list(&report, &plan(all), f.into(), &mut out, &mut err).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert_eq!(
@@ -728,7 +736,11 @@ mod tests {
             wide.lines()
                 .next()
                 .unwrap()
-                .ends_with("REQUEST            GENERATION   TLS EXPIRY"),
+                .ends_with("REQUEST            GENERATION   TLS EXPIRY   CONSUMERS"),
+            "{wide}"
+        );
+        assert!(
+            wide.lines().nth(1).unwrap().ends_with("3 (1 stale)"),
             "{wide}"
         );
         assert_eq!(render(true, Format::Name), "postgres.kubedb.com/pg\n");

@@ -264,6 +264,16 @@ impl Env {
         Out::from(out)
     }
 
+    /// Makes the next KubeDB rotation of `target` (`TYPE/NAME` in `demo`) fail with
+    /// `message`: the fault names the ops request, whose name a client dry run tells in
+    /// advance. Returns that name.
+    pub fn fail_next_rotation(&self, target: &str, message: &str) -> String {
+        let dry = self.rotate(&["auth", target, "--dry-run=client", "-o", "name"]);
+        let name = name_of(&dry.expect(0).stdout);
+        self.sb.faults().fail_ops_request("demo", &name, message);
+        name
+    }
+
     /// `kubectl get TYPE NAME -o json`.
     pub fn get(&self, typ: &str, name: &str) -> Value {
         self.kubectl(&["get", typ, name, "-o", "json"])
@@ -393,4 +403,22 @@ pub fn name_of(object_name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A Deployment `name` in `demo` whose container reads each (VAR, Secret) pair's
+/// `password` key through env: a consumer of those Secrets to restart.
+pub fn deployment_reading(name: &str, env: &[(&str, &str)]) -> String {
+    let vars: String = env
+        .iter()
+        .map(|(var, secret)| {
+            format!(
+                "        - name: {var}\n          valueFrom: {{secretKeyRef: {{name: {secret}, key: password}}}}\n"
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: demo}}\nspec:\n  \
+         selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    \
+         spec:\n      containers:\n      - name: app\n        image: app\n        env:\n{vars}"
+    )
 }

@@ -10,7 +10,7 @@ use kube::api::ApiResource;
 use super::{decide, Arc};
 use crate::api::discovery::Installed;
 use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials, Inspect, LoginPlace};
+use crate::backend::{Activity, CredentialState, Credentials, Inspect, LoginPlace};
 use crate::context::Ctx;
 use crate::creds::pair;
 use crate::engines::EngineSpec;
@@ -119,13 +119,14 @@ impl Inspect for Arc {
         Box::pin(async { Ok(()) })
     }
 
-    /// Nothing to read: Arc's change in flight is on the object (see `credential_state`).
-    fn in_flight<'a>(
+    /// Nothing to read: Arc's change in flight is on the object (see `credential_state`),
+    /// and its login Secret keeps its name.
+    fn activity<'a>(
         &'a self,
         _ctx: &'a Ctx,
         _kind: &'a Installed,
         _scope: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), Activity>>> {
         Box::pin(async { Ok(HashMap::new()) })
     }
 

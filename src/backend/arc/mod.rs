@@ -228,7 +228,7 @@ async fn run(session: &Session, plan: &Plan, progress: &mut dyn Progress) -> Res
     let ctx = session.ctx();
     let engine = plan.target.engine;
     let writing = plan.dry_run == DryRun::None;
-    let needs = Arc.needs(plan);
+    let needs = crate::backend::needs(plan);
     let wanted = [Wanted::engine(engine)];
     let (mut ars, ()) = futures::try_join!(session.resolve(&wanted), async {
         match writing {

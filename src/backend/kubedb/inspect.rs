@@ -13,12 +13,12 @@ use super::KubeDb;
 use crate::api::discovery::Installed;
 use crate::api::read::{collection_url, list_pages};
 use crate::audit::AuditRecord;
-use crate::backend::{CredentialState, Credentials, Inspect, LoginPlace};
+use crate::backend::{Activity, CredentialState, Credentials, Inspect, LoginPlace};
 use crate::context::Ctx;
 use crate::creds::pair;
 use crate::engines::{EngineSpec, OpsSpec};
 use crate::error::Result;
-use crate::model::ops::{OpsItem, ROTATE_AUTH};
+use crate::model::ops::{OpsItem, SecretUsed, ROTATE_AUTH};
 use crate::model::secret::SecretSummary;
 use crate::model::DbItem;
 use crate::report::{HistoryReport, HistoryRequest, InFlight, PrevKept, RequestView, StatusReport};
@@ -103,38 +103,50 @@ async fn requests(
         .collect())
 }
 
-/// `list`: the newest RotateAuth still in flight for each listed database of one kind, from
-/// one paged LIST of the kind's ops requests (none when nothing was listed).
-async fn in_flight(
+/// `list`: for each database of one kind, the newest RotateAuth still in flight and the
+/// Secrets its RotateAuths took a credential from, from one paged LIST of the kind's ops
+/// requests (none when nothing was listed). Each request is kept only as those few fields.
+async fn activity(
     ctx: &Ctx,
     kind: &Installed,
     scope: Option<&str>,
-) -> Result<HashMap<(String, String), InFlight>> {
+) -> Result<HashMap<(String, String), Activity>> {
     let Some(ops_ar) = kind.ops_ar.as_ref() else {
         return Ok(HashMap::new());
     };
     let mut newest: HashMap<(String, String), OpsItem> = HashMap::new();
+    let mut used: HashMap<(String, String), Vec<SecretUsed>> = HashMap::new();
     list_pages::<OpsItem>(ctx, &collection_url(ops_ar, scope), None, None, |o| {
         let Some(db) = o.target() else { return };
         let key = (o.metadata.namespace.clone(), db.to_string());
-        if o.spec.type_ == ROTATE_AUTH
-            && o.in_flight()
-            && newest.get(&key).is_none_or(|n| o.age_key() > n.age_key())
-        {
+        if o.spec.type_ != ROTATE_AUTH {
+            return;
+        }
+        if let Some(s) = SecretUsed::of(&o) {
+            used.entry(key.clone()).or_default().push(s);
+        }
+        if o.in_flight() && newest.get(&key).is_none_or(|n| o.age_key() > n.age_key()) {
             newest.insert(key, o);
         }
     })
     .await?;
-    Ok(newest
+    let mut out: HashMap<(String, String), Activity> = used
         .into_iter()
-        .map(|(k, o)| {
-            let flight = InFlight {
-                phase: o.phase(),
-                name: o.metadata.name,
+        .map(|(k, u)| {
+            let a = Activity {
+                used_secrets: SecretUsed::newest_first(u),
+                ..Default::default()
             };
-            (k, flight)
+            (k, a)
         })
-        .collect())
+        .collect();
+    for (k, o) in newest {
+        out.entry(k).or_default().in_flight = Some(InFlight {
+            phase: o.phase(),
+            name: o.metadata.name,
+        });
+    }
+    Ok(out)
 }
 
 impl Inspect for KubeDb {
@@ -190,13 +202,13 @@ impl Inspect for KubeDb {
         })
     }
 
-    fn in_flight<'a>(
+    fn activity<'a>(
         &'a self,
         ctx: &'a Ctx,
         kind: &'a Installed,
         scope: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<HashMap<(String, String), InFlight>>> {
-        Box::pin(in_flight(ctx, kind, scope))
+    ) -> BoxFuture<'a, Result<HashMap<(String, String), Activity>>> {
+        Box::pin(activity(ctx, kind, scope))
     }
 
     /// The last update (else the auth Secret's creation), and whether the auth Secret

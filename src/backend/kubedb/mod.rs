@@ -82,7 +82,7 @@ async fn run_in(
     // NB: dry runs write nothing, so they take no lock.
     let locking = plan.dry_run == DryRun::None;
     let wanted = Wanted::engine_and_ops(engine);
-    let needs = KubeDb.needs(plan);
+    let needs = crate::backend::needs(plan);
     let (mut ars, peeked, ()) = futures::try_join!(
         session.resolve(&wanted),
         async {
