@@ -269,7 +269,7 @@ pub(super) async fn delete(call: Call<'_>, name: &str, req: Request<Incoming>) -
     let gone = shared
         .store
         .delete(t.def, ns, name, dry_run, pre.as_deref())?;
-    if t.def.custom || t.def.kind == "Pod" || t.def.kind == "Namespace" {
+    if t.def.returns_deleted_object() {
         Ok(json_response(200, &at_version(gone, t.def, &t.version)))
     } else {
         Ok(json_response(
