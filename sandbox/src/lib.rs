@@ -385,33 +385,45 @@ pub struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
 }
 
-impl Server {
-    /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
-    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+impl Shared {
+    /// The state of a server started with `opts`, before anything is stored: an empty
+    /// store, the built-in types but for `opts.uninstalled_groups`, the two built-in users
+    /// and a fresh service account token key.
+    pub fn new(opts: &Options) -> Shared {
         let mut registry = Registry::builtin();
         registry
             .defs
             .retain(|d| !opts.uninstalled_groups.contains(&d.group));
-        let store = Store::new();
-        let shared = Arc::new(Shared {
-            store,
+        Shared {
+            store: Store::new(),
             registry,
             faults: Faults::default(),
             operator_delay: opts.operator_delay,
             latency: opts.latency,
             users: auth::Users::new(),
             websocket_upgrade_needs_create: opts.websocket_upgrade_needs_create,
-        });
+        }
+    }
+}
+
+impl Server {
+    /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
+    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+        let shared = Arc::new(Shared::new(&opts));
         auth::bootstrap::load(&shared);
         fixtures::load(&shared, opts.fixtures);
+        // NB: before the first request, so the namespaces the server starts with have
+        // their `default` ServiceAccount from the start.
+        auth::serviceaccounts::ensure_all(&shared);
         let (acceptor, ca_pem) = tls::acceptor()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         if opts.controllers {
             controllers::spawn_all(shared.clone());
         }
-        // NB: kube-controller-manager's, so it runs with or without the simulated operators.
+        // NB: kube-controller-manager's, so they run with or without the simulated operators.
         tokio::spawn(auth::objects::run_aggregation(shared.clone()));
+        tokio::spawn(auth::serviceaccounts::run(shared.clone()));
         Ok(Server {
             shared,
             addr,
