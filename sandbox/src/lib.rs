@@ -22,6 +22,9 @@
 //! sb.apply_yaml(&role).unwrap(); // as the admin would kubectl apply it
 //! sb.bind("alice", "ClusterRole", "kubectl-rotate-rotator", Some("demo")).unwrap();
 //! let kubeconfig = sb.kubeconfig_for_user("alice").unwrap(); // --kubeconfig for alice
+//! // A service account's real (bound, expiring) token, or a Pod's mount of one:
+//! let sa_token = sb.service_account_token("demo", "ci", std::time::Duration::from_secs(600)).unwrap();
+//! sb.service_account_mount("demo", "ci", std::path::Path::new("/tmp/sa")).unwrap();
 //! // ... run the plugin, then see what it asked and what was refused:
 //! for r in sb.faults().requests().iter().filter(|r| !r.allowed) {
 //!     println!("{} {} {:?}", r.method, r.path, r.attributes);
@@ -288,11 +291,98 @@ impl SandboxHandle {
     /// A bearer token for the service account `namespace/name`: the user
     /// `system:serviceaccount:<namespace>:<name>` in `system:serviceaccounts` and
     /// `system:serviceaccounts:<namespace>`, as its tokens authenticate it (a static
-    /// token here; no ServiceAccount object or TokenRequest is needed).
+    /// token here; no ServiceAccount object or TokenRequest is needed, and deleting one
+    /// changes nothing: for a real, bound token see
+    /// [`SandboxHandle::service_account_token`]).
     pub fn add_service_account(&self, namespace: &str, name: &str) -> String {
         self.shared
             .users
             .add(auth::UserInfo::service_account(namespace, name))
+    }
+
+    /// A service account token for `namespace/name`, as a TokenRequest would answer it
+    /// (audience the API server's, bound to the ServiceAccount's uid), valid for
+    /// `lifetime` from now on the sandbox's token clock. The namespace and the
+    /// ServiceAccount are created when missing, as the admin would. Unlike the REST API,
+    /// any lifetime is allowed (the API refuses less than 10 minutes), so a test can make
+    /// one that expires soon; note that the server, as kube-apiserver, still accepts a
+    /// token for a minute past its expiry (see [`SandboxHandle::advance_token_clock`]).
+    pub fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        lifetime: Duration,
+    ) -> Result<String, ApiError> {
+        fixtures::namespace(&self.shared, namespace)?;
+        let def = self
+            .shared
+            .registry
+            .find("", "v1", "serviceaccounts")
+            .ok_or_else(|| ApiError::internal("serviceaccounts are not served"))?;
+        let sa = match self.shared.store.get(def, namespace, name) {
+            Ok(sa) => sa,
+            Err(e) if e.code == 404 => fixtures::apply(
+                &self.shared,
+                serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": name, "namespace": namespace}}),
+            )?,
+            Err(e) => return Err(e),
+        };
+        let audiences = [auth::serviceaccounts::ISSUER.to_string()];
+        let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+        Ok(self
+            .shared
+            .users
+            .issuer
+            .issue(&sa, &audiences, lifetime, None)
+            .token)
+    }
+
+    /// Write into `dir` (created when missing) what the kubelet projects into a Pod running
+    /// as the ServiceAccount `namespace/name` at `/var/run/secrets/kubernetes.io/serviceaccount`:
+    /// `token` (a fresh token, [`SandboxHandle::service_account_token`], for the 3607
+    /// seconds the kubelet asks for), `ca.crt` (the sandbox's CA, PEM) and `namespace`.
+    /// With [`SandboxHandle::in_cluster_env`], what an in-cluster client reads.
+    pub fn service_account_mount(
+        &self,
+        namespace: &str,
+        name: &str,
+        dir: &Path,
+    ) -> std::io::Result<()> {
+        let token = self
+            .service_account_token(namespace, name, Duration::from_secs(3607))
+            .map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("token"), token)?;
+        std::fs::write(dir.join("ca.crt"), &self.ca_pem)?;
+        std::fs::write(dir.join("namespace"), namespace)
+    }
+
+    /// The environment the kubelet gives every container, as in-cluster clients read it:
+    /// `KUBERNETES_SERVICE_HOST` (127.0.0.1) and `KUBERNETES_SERVICE_PORT` (the sandbox's).
+    pub fn in_cluster_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("KUBERNETES_SERVICE_HOST".into(), self.addr.ip().to_string()),
+            (
+                "KUBERNETES_SERVICE_PORT".into(),
+                self.addr.port().to_string(),
+            ),
+        ]
+    }
+
+    /// Move the clock the sandbox issues and checks service account tokens by `by` ahead:
+    /// tokens expire as if that time had passed (from then on, new tokens are issued on
+    /// the moved clock). A token is refused once more than a minute past its expiry
+    /// (go-jose's leeway, which kube-apiserver allows), so to see a 10-minute token
+    /// refused, advance the clock by more than 11 minutes.
+    pub fn advance_token_clock(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX / 2);
+        self.shared.users.issuer.advance(secs);
+    }
+
+    /// The PEM of the sandbox's CA (in kubeconfigs and service account mounts as `ca.crt`).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     /// Write a kubeconfig for the user `name` (added with [`SandboxHandle::add_user`] or
@@ -385,33 +475,45 @@ pub struct Server {
     acceptor: tokio_rustls::TlsAcceptor,
 }
 
-impl Server {
-    /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
-    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+impl Shared {
+    /// The state of a server started with `opts`, before anything is stored: an empty
+    /// store, the built-in types but for `opts.uninstalled_groups`, the two built-in users
+    /// and a fresh service account token key.
+    pub fn new(opts: &Options) -> Shared {
         let mut registry = Registry::builtin();
         registry
             .defs
             .retain(|d| !opts.uninstalled_groups.contains(&d.group));
-        let store = Store::new();
-        let shared = Arc::new(Shared {
-            store,
+        Shared {
+            store: Store::new(),
             registry,
             faults: Faults::default(),
             operator_delay: opts.operator_delay,
             latency: opts.latency,
             users: auth::Users::new(),
             websocket_upgrade_needs_create: opts.websocket_upgrade_needs_create,
-        });
+        }
+    }
+}
+
+impl Server {
+    /// Bind 127.0.0.1:port, generate TLS material, load fixtures, start controllers.
+    pub async fn bind(opts: Options) -> std::io::Result<Server> {
+        let shared = Arc::new(Shared::new(&opts));
         auth::bootstrap::load(&shared);
         fixtures::load(&shared, opts.fixtures);
+        // NB: before the first request, so the namespaces the server starts with have
+        // their `default` ServiceAccount from the start.
+        auth::serviceaccounts::ensure_all(&shared);
         let (acceptor, ca_pem) = tls::acceptor()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
         let addr = listener.local_addr()?;
         if opts.controllers {
             controllers::spawn_all(shared.clone());
         }
-        // NB: kube-controller-manager's, so it runs with or without the simulated operators.
+        // NB: kube-controller-manager's, so they run with or without the simulated operators.
         tokio::spawn(auth::objects::run_aggregation(shared.clone()));
+        tokio::spawn(auth::serviceaccounts::run(shared.clone()));
         Ok(Server {
             shared,
             addr,

@@ -1,6 +1,6 @@
 //! Decoding of Kubernetes protobuf request bodies for the built-in types kubectl sends that
-//! way (`kubectl create secret|configmap|namespace|role|rolebinding|clusterrole|
-//! clusterrolebinding` and `kubectl auth can-i|whoami` use
+//! way (`kubectl create secret|configmap|namespace|serviceaccount|token|role|rolebinding|
+//! clusterrole|clusterrolebinding` and `kubectl auth can-i|whoami` use
 //! `application/vnd.kubernetes.protobuf`).
 //!
 //! The wire form is the magic `k8s\0` followed by a `runtime.Unknown` message whose `raw`
@@ -65,6 +65,22 @@ const CONFIG_MAP: Schema = &[
     (2, "data", F::MapStrStr),
     (3, "binaryData", F::MapStrBytes),
     (4, "immutable", F::Bool),
+];
+
+const OBJECT_REFERENCE: Schema = &[
+    (1, "kind", F::Str),
+    (2, "namespace", F::Str),
+    (3, "name", F::Str),
+    (4, "uid", F::Str),
+    (5, "apiVersion", F::Str),
+    (6, "resourceVersion", F::Str),
+    (7, "fieldPath", F::Str),
+];
+const SERVICE_ACCOUNT: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "secrets", F::RepMsg(OBJECT_REFERENCE)),
+    (3, "imagePullSecrets", F::RepMsg(&[(1, "name", F::Str)])),
+    (4, "automountServiceAccountToken", F::Bool),
 ];
 
 const NAMESPACE_SPEC: Schema = &[(1, "finalizers", F::RepStr)];
@@ -158,6 +174,27 @@ const TOKEN_REVIEW: Schema = &[
         2,
         "spec",
         F::Msg(&[(1, "token", F::Str), (2, "audiences", F::RepStr)]),
+    ),
+];
+
+// `kubectl create token`: authentication.k8s.io/v1 TokenRequest (field 4 is
+// expirationSeconds, 3 boundObjectRef, as generated.proto numbers them).
+const BOUND_OBJECT_REFERENCE: Schema = &[
+    (1, "kind", F::Str),
+    (2, "apiVersion", F::Str),
+    (3, "name", F::Str),
+    (4, "uid", F::Str),
+];
+const TOKEN_REQUEST: Schema = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (1, "audiences", F::RepStr),
+            (4, "expirationSeconds", F::Int),
+            (3, "boundObjectRef", F::Msg(BOUND_OBJECT_REFERENCE)),
+        ]),
     ),
 ];
 
@@ -328,6 +365,8 @@ pub fn decode(body: &[u8], kind: &str) -> Result<Value, ApiError> {
         "Secret" => SECRET,
         "ConfigMap" => CONFIG_MAP,
         "Namespace" => NAMESPACE,
+        "ServiceAccount" => SERVICE_ACCOUNT,
+        "TokenRequest" => TOKEN_REQUEST,
         "Role" => ROLE,
         "ClusterRole" => CLUSTER_ROLE,
         "RoleBinding" | "ClusterRoleBinding" => BINDING,

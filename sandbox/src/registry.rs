@@ -100,6 +100,19 @@ impl ResourceDef {
                 "Deployment" | "ReplicaSet" | "StatefulSet"
             )
     }
+    /// Has the `/token` subresource (authentication.k8s.io/v1 TokenRequest, create only):
+    /// ServiceAccounts.
+    pub fn token_subresource(&self) -> bool {
+        self.group.is_empty() && self.kind == "ServiceAccount"
+    }
+    /// Whether a DELETE answers with the deleted object rather than a `Status`: custom
+    /// resources, and the built-in kinds whose registry sets ReturnDeletedObject (Pods,
+    /// Namespaces, ServiceAccounts).
+    pub fn returns_deleted_object(&self) -> bool {
+        self.custom
+            || (self.group.is_empty()
+                && matches!(self.kind.as_str(), "Pod" | "Namespace" | "ServiceAccount"))
+    }
     /// Discovery verbs.
     pub fn verbs(&self) -> Vec<&'static str> {
         if self.review {
@@ -240,6 +253,7 @@ impl Registry {
         let mut defs = vec![
             core("Namespace", "namespaces", &["ns"], false, true),
             core("Secret", "secrets", &[], true, false),
+            core("ServiceAccount", "serviceaccounts", &["sa"], true, false),
             core("Pod", "pods", &["po"], true, true),
             core("Service", "services", &["svc"], true, true),
             core("ConfigMap", "configmaps", &["cm"], true, false),
@@ -256,6 +270,13 @@ impl Registry {
                     name: "Type",
                     ty: "string",
                     path: "type",
+                }],
+                // NB: kube-apiserver's printer counts the listed Secrets (none since 1.24,
+                // when token Secrets stopped being made for every ServiceAccount).
+                "ServiceAccount" => vec![Column {
+                    name: "Secrets",
+                    ty: "string",
+                    path: "len:secrets",
                 }],
                 "Pod" => vec![Column {
                     name: "Status",
@@ -635,6 +656,17 @@ impl Registry {
                 "verbs": ["create", "get"],
             }));
         }
+        if d.token_subresource() {
+            out.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
         out
     }
 
@@ -680,6 +712,13 @@ impl Registry {
                 "subresource": "portforward",
                 "responseKind": {"group": "", "version": "", "kind": "PodPortForwardOptions"},
                 "verbs": ["create", "get"],
+            }));
+        }
+        if d.token_subresource() {
+            subs.push(json!({
+                "subresource": "token",
+                "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+                "verbs": ["create"],
             }));
         }
         if !subs.is_empty() {

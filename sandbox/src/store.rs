@@ -147,7 +147,8 @@ pub fn now_rfc3339() -> String {
         .to_string()
 }
 
-fn new_uid() -> String {
+/// A random (version 4) UUID, as object uids are.
+pub fn new_uid() -> String {
     let b: [u8; 16] = rand::random();
     format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:01x}{:01x}{:02x}-{}",

@@ -1,10 +1,24 @@
-//! TLS material generated at start-up: a CA (written into kubeconfigs) and a server
-//! certificate for 127.0.0.1 / localhost signed by it.
+//! TLS material generated at start-up: a CA (written into kubeconfigs and service account
+//! mounts) and a server certificate signed by it, for 127.0.0.1 and localhost and for the
+//! names in-cluster clients reach a real kube-apiserver by ([`SERVER_NAMES`]).
 
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The server certificate's subject alternative names: the loopback ones the sandbox is
+/// reached by, and the `kubernetes` Service's DNS names a real kube-apiserver's certificate
+/// carries (kubeadm's apiserver certificate), for in-cluster clients such as kube-rs's
+/// `Config::incluster_dns` (`https://kubernetes.default.svc`).
+pub const SERVER_NAMES: [&str; 6] = [
+    "127.0.0.1",
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
 
 fn io(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(format!("TLS setup: {e}"))
@@ -27,8 +41,7 @@ pub fn acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let issuer = Issuer::from_params(&ca_params, &ca_key);
 
     let key = KeyPair::generate().map_err(io)?;
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .map_err(io)?;
+    let mut params = CertificateParams::new(SERVER_NAMES.map(String::from).to_vec()).map_err(io)?;
     params
         .distinguished_name
         .push(DnType::CommonName, "rotate-sandbox");

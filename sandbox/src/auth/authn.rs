@@ -1,11 +1,14 @@
 //! Authentication: a table of bearer tokens, as kube-apiserver's static token file
-//! (`--token-auth-file`: token, user name, uid, groups), and the anonymous user for
-//! requests without credentials.
+//! (`--token-auth-file`: token, user name, uid, groups), the service account tokens the
+//! sandbox issues ([`super::serviceaccounts`]), and the anonymous user for requests without
+//! credentials.
 //!
 //! Every authenticated user is also in `system:authenticated` (kube-apiserver's
 //! AuthenticatedGroupAdder); anonymous is `system:anonymous` in `system:unauthenticated`.
 //! An `Authorization` header that is not `Bearer` counts as no credentials; a bearer
-//! token that is not in the table is 401, never anonymous (union.NewFailOnError).
+//! token that no authenticator takes is 401, never anonymous (union.NewFailOnError).
+//! Requests are authenticated for the API server's audience; static tokens are good for
+//! it alone (kube-apiserver wraps its audience-agnostic authenticators so).
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -13,7 +16,9 @@ use std::sync::RwLock;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::Shared;
 
+use super::serviceaccounts::{self, Issuer};
 use super::{ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS, MASTERS};
 
 /// Who a request is from: what kube-apiserver's `user.Info` holds.
@@ -97,9 +102,11 @@ impl UserInfo {
     }
 }
 
-/// The token table of one sandbox.
+/// The token table of one sandbox, and the issuer of its service account tokens.
 pub struct Users {
     tokens: RwLock<Vec<(String, UserInfo)>>,
+    /// Signs and checks service account tokens.
+    pub issuer: Issuer,
 }
 
 impl Default for Users {
@@ -124,6 +131,7 @@ impl Users {
                     UserInfo::new("bob", &[]),
                 ),
             ]),
+            issuer: Issuer::default(),
         }
     }
 
@@ -160,14 +168,46 @@ impl Users {
             .find(|(t, _)| t == token)
             .map(|(_, u)| u.clone().authenticated())
     }
+}
 
-    /// Authenticate a request by its `Authorization` header: a known bearer token's user,
-    /// anonymous without (bearer) credentials, 401 for an unknown token.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<UserInfo, ApiError> {
-        let Some(token) = authorization.and_then(bearer_token) else {
-            return Ok(UserInfo::anonymous());
-        };
-        self.lookup(token).ok_or_else(ApiError::unauthorized)
+/// Authenticate a request by its `Authorization` header: a bearer token's user, anonymous
+/// without (bearer) credentials, 401 for a token no authenticator takes.
+pub fn authenticate(shared: &Shared, authorization: Option<&str>) -> Result<UserInfo, ApiError> {
+    let Some(token) = authorization.and_then(bearer_token) else {
+        return Ok(UserInfo::anonymous());
+    };
+    let api = [serviceaccounts::ISSUER.to_string()];
+    authenticate_token(shared, token, &api)
+        .map(|(user, _)| user)
+        .map_err(|_| ApiError::unauthorized())
+}
+
+/// Authenticate a bearer token for `audiences`, as a TokenReview asks: the user
+/// (`system:authenticated` added) and the audiences the token is good for; refused, the
+/// error a TokenReview reports (`invalid bearer token`, and the service account token
+/// validator's reason when it had one, as kube-apiserver's union of authenticators words
+/// it).
+pub fn authenticate_token(
+    shared: &Shared,
+    token: &str,
+    audiences: &[String],
+) -> Result<(UserInfo, Vec<String>), String> {
+    const INVALID: &str = "invalid bearer token";
+    if let Some(user) = shared.users.lookup(token) {
+        let good_for: Vec<String> = audiences
+            .iter()
+            .filter(|a| *a == serviceaccounts::ISSUER)
+            .cloned()
+            .collect();
+        if good_for.is_empty() {
+            return Err(INVALID.into());
+        }
+        return Ok((user, good_for));
+    }
+    match serviceaccounts::authenticate(shared, token, audiences) {
+        Some(Ok((user, good_for))) => Ok((user.authenticated(), good_for)),
+        Some(Err(why)) => Err(format!("[{INVALID}, {why}]")),
+        None => Err(INVALID.into()),
     }
 }
 
@@ -186,31 +226,33 @@ mod tests {
 
     #[test]
     fn tokens_authenticate_their_users_with_system_authenticated_added() {
-        let users = Users::new();
-        let admin = users
-            .authenticate(Some(&format!("Bearer {}", crate::ADMIN_TOKEN)))
-            .unwrap();
+        let shared = Shared::new(&crate::Options::empty());
+        let admin = authenticate(&shared, Some(&format!("Bearer {}", crate::ADMIN_TOKEN))).unwrap();
         assert_eq!(admin.name, "sandbox-admin");
         assert_eq!(admin.groups, vec!["system:masters", "system:authenticated"]);
         assert!(admin.is_master());
-        let token = users.add(UserInfo::new("alice", &["team-a"]));
-        let alice = users
-            .authenticate(Some(&format!("bearer {token}")))
-            .unwrap();
+        let token = shared.users.add(UserInfo::new("alice", &["team-a"]));
+        let alice = authenticate(&shared, Some(&format!("bearer {token}"))).unwrap();
         assert_eq!(alice.groups, vec!["team-a", "system:authenticated"]);
-        assert_eq!(users.token_of("alice"), Some(token));
+        assert_eq!(shared.users.token_of("alice"), Some(token.clone()));
+        let other = ["https://example.com".to_string()];
+        assert_eq!(
+            authenticate_token(&shared, &token, &other).unwrap_err(),
+            "invalid bearer token",
+            "a static token is good for the API server's audience only"
+        );
     }
 
     #[test]
     fn no_credentials_is_anonymous_and_an_unknown_token_is_401() {
-        let users = Users::new();
+        let shared = Shared::new(&crate::Options::empty());
         for h in [None, Some("Basic YWxpY2U6cHc="), Some("Bearer ")] {
-            let u = users.authenticate(h).unwrap();
+            let u = authenticate(&shared, h).unwrap();
             assert_eq!(u.name, "system:anonymous", "{h:?}");
             assert_eq!(u.groups, vec!["system:unauthenticated"]);
         }
         assert_eq!(
-            users.authenticate(Some("Bearer nope")).unwrap_err().code,
+            authenticate(&shared, Some("Bearer nope")).unwrap_err().code,
             401
         );
     }

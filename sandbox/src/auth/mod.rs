@@ -1,5 +1,6 @@
 //! Who is calling and what they may do, decided as kube-apiserver decides it, in its
-//! order: authentication ([`authn`]: bearer tokens, else anonymous), impersonation
+//! order: authentication ([`authn`]: bearer tokens, static or the service account tokens
+//! [`serviceaccounts`] issues, else anonymous), impersonation
 //! ([`impersonation`]: `Impersonate-*` headers), then authorization of the request's
 //! attributes ([`attributes`]) by the RBAC authorizer ([`rbac`]) over the Roles,
 //! ClusterRoles and bindings in the store ([`objects`] admits them, [`bootstrap`] loads the
@@ -12,9 +13,11 @@ pub mod attributes;
 pub mod authn;
 pub mod bootstrap;
 pub mod impersonation;
+pub mod jwt;
 pub mod objects;
 pub mod rbac;
 pub mod reviews;
+pub mod serviceaccounts;
 
 pub use attributes::{Attributes, RequestInfo};
 pub use authn::{UserInfo, Users};
@@ -106,7 +109,7 @@ pub fn admit(
     let authorization = headers
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let requester = match shared.users.authenticate(authorization) {
+    let requester = match authn::authenticate(shared, authorization) {
         Ok(u) => u,
         Err(e) => {
             a.outcome = Err(Refused::Status(e));

@@ -127,17 +127,17 @@ pub fn answer(
         })),
         "TokenReview" => {
             let token = obj["spec"]["token"].as_str().unwrap_or("");
-            let mut status = match shared.users.lookup(token) {
-                Some(u) => json!({"authenticated": true, "user": u.to_json()}),
-                None => json!({"user": {}, "error": "invalid bearer token"}),
-            };
-            if let Some(a) = obj["spec"]["audiences"]
-                .as_array()
-                .filter(|a| !a.is_empty())
-            {
-                status["audiences"] = json!(a);
+            // NB: without audiences, the API server's own (TokenREST's apiAudiences).
+            let mut audiences = strings(&obj["spec"]["audiences"]);
+            if audiences.is_empty() {
+                audiences = vec![super::serviceaccounts::ISSUER.to_string()];
             }
-            obj["status"] = status;
+            obj["status"] = match super::authn::authenticate_token(shared, token, &audiences) {
+                Ok((u, good_for)) => {
+                    json!({"authenticated": true, "user": u.to_json(), "audiences": good_for})
+                }
+                Err(e) => json!({"user": {}, "error": e}),
+            };
             Ok(obj)
         }
         other => Err(ApiError::internal(format!("{other} is not a review"))),

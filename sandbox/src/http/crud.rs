@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::registry::ResourceDef;
 use crate::selector::LabelSelector;
 use crate::store::Part;
+use crate::Shared;
 
 /// GET of one object: JSON at the URL's version, or a one-row Table when asked for.
 pub(super) fn get(call: Call, name: &str, table: bool) -> Reply {
@@ -64,6 +65,26 @@ pub(super) async fn review(call: Call<'_>, user: &UserInfo, req: Request<Incomin
     let obj = parse_object(ct.as_deref(), &body, t.def)?;
     check_body_identity(t, &obj, ns)?;
     let answer = crate::auth::reviews::answer(shared, user, t.def, ns, obj)?;
+    Ok(json_response(201, &answer))
+}
+
+/// POST of a TokenRequest to `serviceaccounts/<name>/token` in `ns`: decoded (JSON, YAML or
+/// protobuf, as `kubectl create token` sends it) and answered by
+/// `crate::auth::serviceaccounts::token_request` (201).
+pub(super) async fn token_request(
+    shared: &Shared,
+    ns: &str,
+    name: &str,
+    req: Request<Incoming>,
+) -> Reply {
+    let (ct, body) = read_body(req).await?;
+    let obj = decode(ct.as_deref(), &body, "TokenRequest")?;
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    let answer = crate::auth::serviceaccounts::token_request(shared, ns, name, &obj)?;
     Ok(json_response(201, &answer))
 }
 
@@ -269,7 +290,7 @@ pub(super) async fn delete(call: Call<'_>, name: &str, req: Request<Incoming>) -
     let gone = shared
         .store
         .delete(t.def, ns, name, dry_run, pre.as_deref())?;
-    if t.def.custom || t.def.kind == "Pod" || t.def.kind == "Namespace" {
+    if t.def.returns_deleted_object() {
         Ok(json_response(200, &at_version(gone, t.def, &t.version)))
     } else {
         Ok(json_response(
@@ -305,13 +326,18 @@ pub(super) fn delete_collection(call: Call) -> Reply {
     ))
 }
 
-/// Decode a create/update body: JSON, YAML, or (core types, as kubectl sends them) protobuf.
-fn parse_object(ct: Option<&str>, body: &[u8], def: &ResourceDef) -> Result<Value, ApiError> {
-    let mut obj = if ct.is_some_and(|c| c.starts_with("application/vnd.kubernetes.protobuf")) {
-        crate::proto::decode(body, &def.kind)?
+/// Decode a body of `kind`: JSON, YAML, or (built-in kinds, as kubectl sends them) protobuf.
+fn decode(ct: Option<&str>, body: &[u8], kind: &str) -> Result<Value, ApiError> {
+    if ct.is_some_and(|c| c.starts_with("application/vnd.kubernetes.protobuf")) {
+        crate::proto::decode(body, kind)
     } else {
-        parse_json(body)?
-    };
+        parse_json(body)
+    }
+}
+
+/// Decode a create/update body ([`decode`]), with the fields the kind's registry fills.
+fn parse_object(ct: Option<&str>, body: &[u8], def: &ResourceDef) -> Result<Value, ApiError> {
+    let mut obj = decode(ct, body, &def.kind)?;
     // NB: core v1 Events always carry these fields, empty, when written without them
     // (Go's struct has no omitempty on them; apiserver transcript 27).
     if def.kind == "Event" && obj.is_object() {

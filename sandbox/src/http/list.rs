@@ -130,11 +130,16 @@ fn dig<'a>(obj: &'a Value, path: &str) -> &'a Value {
     cur
 }
 
-/// One printer column's cell: an `Age` column is the object's age, a reference (RBAC's
-/// `roleRef`) prints as `Kind/name`, anything else as the value at its path.
+/// One printer column's cell: an `Age` column is the object's age, `len:<path>` the length
+/// of a list, a reference (RBAC's `roleRef`) prints as `Kind/name`, anything else as the
+/// value at its path.
 fn cell(obj: &Value, c: &crate::registry::Column) -> Value {
     if c.name == "Age" {
         return age_of(obj);
+    }
+    // A count: `len:<path>`, the length of the list there (0 when unset).
+    if let Some(p) = c.path.strip_prefix("len:") {
+        return json!(dig(obj, p).as_array().map_or(0, Vec::len));
     }
     // A `ready/desired` column (a workload's Ready): two integer paths, 0 when unset.
     if let Some((a, b)) = c.path.split_once('/') {
@@ -159,7 +164,7 @@ pub(super) fn to_table(def: &ResourceDef, items: &[Value], query: &Query, rv: u6
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
     for c in &def.columns {
-        cols.push(json!({"name": c.name, "type": c.ty, "format": "", "description": format!("Custom resource definition column (in JSONPath format): .{}", c.path), "priority": 0}));
+        cols.push(json!({"name": c.name, "type": c.ty, "format": "", "description": format!("Custom resource definition column (in JSONPath format): .{}", c.path.trim_start_matches("len:")), "priority": 0}));
     }
     let age_last = !def.columns.iter().any(|c| c.ty == "date");
     if age_last {

@@ -359,7 +359,7 @@ async fn sandbox_control(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply 
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let requester = shared.users.authenticate(authorization)?;
+    let requester = auth::authn::authenticate(shared, authorization)?;
     let path = req.uri().path().trim_end_matches('/').to_string();
     if !requester.is_master() {
         if requester.name == auth::ANONYMOUS {
@@ -501,8 +501,9 @@ fn at_version(mut obj: Value, def: &ResourceDef, version: &str) -> Value {
     obj
 }
 
-/// A resource request (already authorized): parse the target, hand `pods/portforward` off
-/// and reviews to `crud::review`, and dispatch the verb to `list`, `watch` or `crud`.
+/// A resource request (already authorized): parse the target, hand `pods/portforward` off,
+/// `serviceaccounts/token` and reviews to `crud`, and dispatch the verb to `list`, `watch`
+/// or `crud`.
 async fn resource(
     shared: &Arc<Shared>,
     user: &auth::UserInfo,
@@ -534,6 +535,13 @@ async fn resource(
                 query: &query,
             };
             return crud::scale(call, &name, req).await;
+        }
+        (Some("token"), _) if t.def.token_subresource() && t.name.is_some() => {
+            if method != Method::POST {
+                return Err(ApiError::method_not_allowed());
+            }
+            let name = t.name.clone().unwrap_or_default();
+            return crud::token_request(shared, &ns, &name, req).await;
         }
         (Some("portforward"), _) if t.def.kind == "Pod" => {
             let name = t.name.clone().unwrap_or_default();
