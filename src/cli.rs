@@ -63,7 +63,8 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Cluster options")]
 pub struct KubeArgs {
-    /// Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config).
+    /// Path to the kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config, then,
+    /// in a pod, its service account).
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<std::path::PathBuf>,
 

@@ -102,7 +102,8 @@ fn context_user(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String
 }
 
 impl Ctx {
-    /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
+    /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`,
+    /// else (in a pod) the pod's service account;
     /// `--context`, else the current context. `-v` lines (from 6 on) go to `log`.
     pub async fn connect(args: &KubeArgs, log: &LogSink) -> Result<Ctx> {
         overrides::check(args)?;
@@ -112,9 +113,14 @@ impl Ctx {
         };
         let mut kubeconfig = match read {
             Ok(k) => k,
-            // NB: as kubectl, --server needs no kubeconfig file (only when none was named).
+            // NB: as kubectl, --server needs no kubeconfig file (only when none was named);
+            // without either, in a pod, its service account is used (client-go's
+            // in-cluster config).
             Err(_) if args.server.is_some() && args.kubeconfig.is_none() => overrides::empty(),
-            Err(source) => return Err(Error::Kubeconfig { source }),
+            Err(source) => match overrides::in_cluster().filter(|_| args.kubeconfig.is_none()) {
+                Some(k) => k,
+                None => return Err(Error::Kubeconfig { source }),
+            },
         };
         overrides::apply(&mut kubeconfig, args)?;
         let user = args

@@ -13,31 +13,81 @@ use crate::error::{Error, Result};
 /// The context made up when there is no kubeconfig and `--server` says where to go.
 const FLAGS_CONTEXT: &str = "kubectl-rotate-flags";
 
+/// The context made up for a pod's own service account.
+const IN_CLUSTER_CONTEXT: &str = "in-cluster";
+
+/// Where the kubelet mounts a pod's service account token, CA and namespace.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
 /// A kubeconfig holding only what the flags say (kubectl without a kubeconfig file).
 pub fn empty() -> Kubeconfig {
+    only(FLAGS_CONTEXT, Cluster::default(), AuthInfo::default(), None)
+}
+
+/// A kubeconfig of one context `name`: one cluster, one user, and a namespace.
+fn only(name: &str, cluster: Cluster, user: AuthInfo, namespace: Option<String>) -> Kubeconfig {
     Kubeconfig {
         clusters: vec![NamedCluster {
-            name: FLAGS_CONTEXT.into(),
-            cluster: Some(Cluster::default()),
+            name: name.into(),
+            cluster: Some(cluster),
             other: Default::default(),
         }],
         auth_infos: vec![NamedAuthInfo {
-            name: FLAGS_CONTEXT.into(),
-            auth_info: Some(AuthInfo::default()),
+            name: name.into(),
+            auth_info: Some(user),
             other: Default::default(),
         }],
         contexts: vec![NamedContext {
-            name: FLAGS_CONTEXT.into(),
+            name: name.into(),
             context: Some(Context {
-                cluster: FLAGS_CONTEXT.into(),
-                user: Some(FLAGS_CONTEXT.into()),
+                cluster: name.into(),
+                user: Some(name.into()),
+                namespace,
                 ..Default::default()
             }),
             other: Default::default(),
         }],
-        current_context: Some(FLAGS_CONTEXT.into()),
+        current_context: Some(name.into()),
         ..Default::default()
     }
+}
+
+/// The pod's own service account, as client-go's in-cluster config reads it, when the
+/// plugin runs in a pod: `KUBERNETES_SERVICE_HOST`/`_PORT` set and a token mounted. As a
+/// kubeconfig, so that the flags lay over it as over any other: the token is read from its
+/// file on each use (the kubelet renews it), the CA is the mounted one, and the namespace
+/// the pod's.
+pub fn in_cluster() -> Option<Kubeconfig> {
+    let host = std::env::var("KUBERNETES_SERVICE_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())?;
+    let port = std::env::var("KUBERNETES_SERVICE_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    let dir = std::path::Path::new(SERVICE_ACCOUNT_DIR);
+    let token = dir.join("token");
+    if !token.is_file() {
+        return None;
+    }
+    // NB: an IPv6 address goes in brackets (net.JoinHostPort).
+    let server = match host.contains(':') {
+        true => format!("https://[{host}]:{port}"),
+        false => format!("https://{host}:{port}"),
+    };
+    let namespace = std::fs::read_to_string(dir.join("namespace"))
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let cluster = Cluster {
+        server: Some(server),
+        certificate_authority: Some(dir.join("ca.crt").to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let user = AuthInfo {
+        token_file: Some(token.to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    Some(only(IN_CLUSTER_CONTEXT, cluster, user, namespace))
 }
 
 /// Checks the flags that cannot go together, before anything is read.

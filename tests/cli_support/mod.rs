@@ -192,6 +192,40 @@ impl Env {
         c
     }
 
+    /// Runs `program ARGS` as a pod of service account `namespace/name` would: in a mount
+    /// namespace of its own (`unshare -m`, as root) where the account's token, the CA and
+    /// the namespace are bind-mounted at /var/run/secrets/kubernetes.io/serviceaccount, with
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT` pointing at the sandbox, and no kubeconfig (`HOME`
+    /// empty, `KUBECONFIG` unset). The ServiceAccount is created when missing.
+    pub fn in_cluster(&self, namespace: &str, name: &str, program: &str, args: &[&str]) -> Out {
+        let root = self
+            .kubeconfig()
+            .parent()
+            .unwrap()
+            .join(format!("pod-{namespace}-{name}"));
+        let (mount, home) = (root.join("serviceaccount"), root.join("home"));
+        std::fs::create_dir_all(&home).unwrap();
+        self.sb
+            .service_account_mount(namespace, name, &mount)
+            .expect("the service account's mount");
+        const SCRIPT: &str = "set -e; sa=/var/run/secrets/kubernetes.io/serviceaccount; \
+            mkdir -p /var/run/secrets; mount -t tmpfs pod-secrets /var/run/secrets; \
+            mkdir -p $sa; mount --bind \"$0\" $sa; exec \"$@\"";
+        let mut c = Command::new("unshare");
+        c.args(["-m", "sh", "-c", SCRIPT])
+            .arg(&mount)
+            .arg(program)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .envs(self.sb.in_cluster_env())
+            .stdin(Stdio::null());
+        let out = Out::from(c.output().expect("run unshare (as root)"));
+        self.record(&out);
+        out
+    }
+
     /// Starts `kubectl-rotate ARGS` with stdout and stderr piped, for tests that act on
     /// the cluster while it runs; [`Env::finish`] waits for it.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
