@@ -16,9 +16,10 @@ Exit codes:
   1    error (API or kubeconfig problem, unexpected response); list --older-than: some are overdue
   2    usage: invalid arguments, unknown TYPE, invalid --secret
   3    conflict: changed concurrently, or a rotation is already in progress
-  4    not found: the target, its Secret, or the operator's CRD
+  4    not found: the target, its Secret, the operator's CRD, or a schedule to delete
   5    the rotation Failed or was Skipped
-  6    refused: the target is not Ready, nothing to roll back to or retry, or a 2nd rollback
+  6    refused: the target is not Ready, nothing to roll back to or retry, a 2nd rollback,
+       or a controller would revert it; schedule: an object of its name it did not make
   7    verify: a login result is wrong (current refused, or previous still accepted)
   8    verify: the database could not be reached
   9    verify: not supported for this engine (no login client for its protocol)
@@ -30,7 +31,8 @@ With several targets: the failed rows' common code, else 1.
 Environment:
   KUBECONFIG                    the kubeconfig files, when --kubeconfig is not given
   HTTPS_PROXY, NO_PROXY         the API server's proxy when the kubeconfig names none
-  KUBECTL_ROTATE_WATCH_SILENCE  how long a watch may say nothing before it is reopened (60s)";
+  KUBECTL_ROTATE_WATCH_SILENCE  how long a watch may say nothing before it is reopened (60s)
+  KUBERNETES_SERVICE_HOST/PORT  in a pod, with no kubeconfig: its service account is used";
 
 /// Rotate database credentials on Kubernetes: Azure Arc SQL Managed Instance and KubeDB.
 ///
@@ -464,6 +466,30 @@ pub enum Command {
   kubectl rotate auth pg/pg-demo -n demo --wait --verify --rollback-on-failure")]
     Verify(VerifyArgs),
 
+    /// Rotate a database on a schedule, in the cluster: a CronJob that runs this plugin.
+    ///
+    /// In the database's namespace, makes a ServiceAccount, a Role granting exactly what
+    /// that one rotation needs (that database, its Secret, its ops requests, its Lease,
+    /// Events; pods/portforward only with --verify, workloads only with
+    /// --restart-consumers), a RoleBinding, and a CronJob (concurrencyPolicy Forbid,
+    /// backoffLimit 0) whose job runs `auth TYPE/NAME --wait --yes` with the plugin's image:
+    /// the same lock, records and exit codes as any rotation. Hours that divide a day are
+    /// a cron schedule; whole days or weeks are a daily job at --at (UTC, default 03:00)
+    /// that rotates once the credential is that old (`auth --older-than`). Running it
+    /// again updates the schedule. --dry-run=client -o yaml prints the manifests (for a
+    /// GitOps repository). `schedule list` shows every schedule, `schedule delete` removes
+    /// what `schedule` made and nothing else.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:
+  kubectl rotate schedule pg/pg-demo -n demo --every 30d --at 02:30
+  kubectl rotate schedule pg/pg-demo -n demo --every 90d --verify --rollback-on-failure
+  kubectl rotate schedule pg/pg-demo -n demo --every 30d --dry-run=client -o yaml > rotate-pg.yaml
+  kubectl rotate schedule list -A
+  kubectl rotate schedule delete pg/pg-demo -n demo"
+    )]
+    Schedule(ScheduleArgs),
+
     /// Print the plugin's version, git commit, build date (the commit's) and target.
     ///
     /// Needs no cluster. -o json|yaml prints a Version object.
@@ -681,18 +707,9 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<GoDuration>,
 
-    /// Only show what would be sent (client), or have the server check it without saving
-    /// it (server).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "MODE",
-        default_value_t = DryRun::None,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "client"
-    )]
-    pub dry_run: DryRun,
+    /// --dry-run.
+    #[command(flatten)]
+    pub dry: DryRunArg,
 
     /// With --wait: then log in to the database, as `kubectl rotate verify` does; the
     /// current credential must be accepted and the previous one refused (exit 7 if not).
@@ -754,6 +771,12 @@ pub struct AuthArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Rotate only if the credential is older than AGE (90d, 2w, 36h; its age as `list`
+    /// shows it); if not, say so on stderr and exit 0 with nothing written. One database.
+    /// What a `schedule`d rotation runs with.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<crate::duration::OlderThan>,
+
     /// Flags shared with rollback.
     #[command(flatten)]
     pub change: ChangeArgs,
@@ -810,6 +833,107 @@ impl ApplyPolicy {
     }
 }
 
+/// `kubectl rotate schedule` arguments: make one, or list or delete them.
+#[derive(Args, Debug, Clone)]
+pub struct ScheduleArgs {
+    /// `list` or `delete`, else make (or update) a schedule.
+    #[command(subcommand)]
+    pub action: Option<ScheduleAction>,
+
+    /// Make or update one.
+    #[command(flatten)]
+    pub create: ScheduleCreateArgs,
+}
+
+/// What `schedule` does besides making one.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ScheduleAction {
+    /// List the schedules: DATABASE, EVERY, SCHEDULE, NEXT RUN, LAST RUN, LAST RESULT.
+    ///
+    /// From the CronJobs `schedule` made, their Jobs, and the exit code of each Job's pod
+    /// (see `kubectl rotate --help` for what each code means).
+    List(ScheduleListArgs),
+    /// Delete a database's schedule: its CronJob (and with it its Jobs), RoleBinding, Role
+    /// and ServiceAccount, each only if `schedule` made it for that database.
+    Delete(ScheduleDeleteArgs),
+}
+
+/// `schedule TYPE/NAME --every ...` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct ScheduleCreateArgs {
+    /// TYPE/NAME, or TYPE NAME: the database (as for auth).
+    // NB: optional here, checked by the verb: clap would ask for it before `list` too.
+    #[arg(value_name = "TYPE/NAME")]
+    pub target: Option<String>,
+
+    /// NAME, when TYPE and NAME are given separately.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// How often: hours that divide a day (1h, 6h, 12h) or whole days or weeks (30d, 90d, 2w).
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<crate::duration::OlderThan>,
+
+    /// For days or weeks: the time of day the job runs, HH:MM in UTC (default 03:00).
+    #[arg(long, value_name = "HH:MM")]
+    pub at: Option<String>,
+
+    /// Each run also logs in to prove the new password works (auth --verify); the Role
+    /// then also grants the pods, the Service and pods/portforward.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// With --verify: each run rolls back when the new password is refused.
+    #[arg(long, requires = "verify")]
+    pub rollback_on_failure: bool,
+
+    /// Each run restarts the workloads that read the credential (auth
+    /// --restart-consumers); the Role then also grants listing and restarting them.
+    #[arg(long)]
+    pub restart_consumers: bool,
+
+    /// The image the job runs (default: the plugin's own, at this version).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// --dry-run: with `client`, only the manifests are printed.
+    #[command(flatten)]
+    pub dry: DryRunArg,
+}
+
+/// `schedule list` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct ScheduleListArgs {
+    /// List schedules in every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+/// `schedule delete` arguments.
+#[derive(Args, Debug, Clone)]
+pub struct ScheduleDeleteArgs {
+    /// The database.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `--dry-run[=client|server]`, as kubectl takes it (`--dry-run` alone is `client`).
+#[derive(Args, Debug, Clone)]
+pub struct DryRunArg {
+    /// Only show what would be sent (client), or have the server check it without saving
+    /// it (server).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        default_value_t = DryRun::None,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
+    pub dry_run: DryRun,
+}
+
 /// `--dry-run` values.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -858,7 +982,7 @@ mod tests {
         assert_eq!(a.targets.targets, ["pg/pg-demo"]);
         assert_eq!(a.targets.parallel, 4);
         assert_eq!(a.change.apply, ApplyPolicy::IfReady);
-        assert_eq!(a.change.dry_run, DryRun::None);
+        assert_eq!(a.change.dry.dry_run, DryRun::None);
     }
 
     #[test]
@@ -899,12 +1023,12 @@ mod tests {
         let Command::Auth(a) = cli.command else {
             panic!()
         };
-        assert_eq!(a.change.dry_run, DryRun::Client);
+        assert_eq!(a.change.dry.dry_run, DryRun::Client);
         let cli = parse(&["rollback", "pg/x", "--dry-run=server"]).unwrap();
         let Command::Rollback(a) = cli.command else {
             panic!()
         };
-        assert_eq!(a.change.dry_run, DryRun::Server);
+        assert_eq!(a.change.dry.dry_run, DryRun::Server);
     }
 
     #[test]

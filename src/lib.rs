@@ -155,6 +155,7 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             io.out.flush()?;
             cmd::list::verdict(&report.rows, &plan)
         }
+        Command::Schedule(a) => run_schedule(cli, a, style, io).await,
         Command::Completion(a) => {
             write!(io.out, "{}", cmd::complete::script(a.shell))?;
             Ok(io.out.flush()?)
@@ -178,6 +179,42 @@ async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()
             output::verify::summary(&report, io.err)
         }
     }
+}
+
+/// `schedule`: make or update one, or `list`/`delete`.
+async fn run_schedule(
+    cli: &Cli,
+    a: &cli::ScheduleArgs,
+    style: output::Style,
+    io: &mut Io<'_>,
+) -> Result<()> {
+    use cli::ScheduleAction;
+    match &a.action {
+        Some(ScheduleAction::List(l)) => {
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
+            let scope = (!l.all_namespaces).then_some(ctx.namespace.as_str());
+            let rows = cmd::schedule::list(&ctx, scope).await?;
+            output::schedule::list(&rows, l.all_namespaces, style, io.out, io.err)?;
+        }
+        Some(ScheduleAction::Delete(d)) => {
+            let target = target::Target::parse(&d.target)?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
+            for what in cmd::schedule::delete(&ctx, &target, &ctx.namespace).await? {
+                writeln!(io.out, "{what} deleted")?;
+            }
+        }
+        None => {
+            let plan = cmd::schedule::plan(&a.create)?;
+            let ctx = Ctx::connect(&cli.kube, &io.log).await?;
+            let spec = cmd::schedule::spec_for(&ctx, &plan, &ctx.namespace).await?;
+            let applied = match plan.dry_run {
+                cli::DryRun::Client => spec.manifests().into_iter().map(|m| (m, false)).collect(),
+                mode => cmd::schedule::apply(&ctx, &spec, mode).await?,
+            };
+            output::schedule::made(&spec, &applied, plan.dry_run, style, io.out, io.err)?;
+        }
+    }
+    Ok(io.out.flush()?)
 }
 
 /// The console of a change verb: it may ask on stdin only when that is a terminal.

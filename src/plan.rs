@@ -136,6 +136,8 @@ pub struct ChangePlan {
     pub sweeping: bool,
     /// `--restart-consumers`: restart the workloads that need it once the change is done.
     pub restart_consumers: bool,
+    /// `auth --older-than`: only when the credential is older than this.
+    pub older_than: Option<crate::duration::OlderThan>,
 }
 
 impl ChangePlan {

@@ -505,6 +505,38 @@ pub struct CredentialRow {
     pub consumers: Option<ConsumerCount>,
 }
 
+/// One schedule of `schedule list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRow {
+    /// The namespace.
+    pub namespace: String,
+    /// The CronJob.
+    pub name: String,
+    /// The database's kind, e.g. `Postgres`.
+    pub target_kind: String,
+    /// The database.
+    pub target_name: String,
+    /// `--every` as given.
+    pub every: String,
+    /// `--at` (UTC), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The CronJob's schedule.
+    pub schedule: String,
+    /// Whether the CronJob is suspended.
+    pub suspended: bool,
+    /// When it next runs (RFC 3339, UTC); none when suspended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+    /// When its newest Job started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
+    /// How that Job ended: Succeeded, Failed (exit N), Running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+}
+
 /// How many workloads read a database's credential (`list`'s CONSUMERS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ConsumerCount {

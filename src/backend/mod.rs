@@ -88,6 +88,12 @@ pub trait Rotate: Sync {
     /// and the reads that follow them): checked before the first write (pure).
     fn needs(&self, plan: &Plan) -> Vec<Need>;
 
+    /// What a plan reads before its first write, of database `db` as it is now (pure):
+    /// with [`Rotate::needs`], all a rotation asks of the API server beyond discovery and
+    /// the self reviews every authenticated user may make. What a `schedule`d rotation's
+    /// Role grants.
+    fn reads(&self, plan: &Plan, db: &DbItem) -> Vec<Need>;
+
     /// Rotates or rolls back one target: resolve, preflight, write (or preview), and with
     /// `--wait` follow it to the end. `found` is the target when a LIST already returned it.
     fn change<'a>(

@@ -2,13 +2,19 @@
 
 use std::io::BufRead;
 
+use kube::api::{Api, DynamicObject};
+
+use crate::api::discovery::{discover, Wanted};
+use crate::api::read::get_target;
 use crate::backend;
 use crate::cli::AuthArgs;
+use crate::context::Ctx;
 use crate::creds::{self, Password};
 use crate::error::{Error, Result};
+use crate::model::DbItem;
 use crate::plan::{ChangePlan, NewCredential};
 use crate::report::Action;
-use crate::target::{validate_name, Selection};
+use crate::target::{validate_name, Selection, Target};
 
 /// Checks `auth` arguments into a plan (before any API call); with `--password-stdin`,
 /// reads the password from `stdin`, which must not be a terminal (it would echo what is
@@ -26,13 +32,21 @@ pub fn plan(
         ));
     }
     let credential = credential(args, stdin)?;
-    let plan = super::change_plan(
+    let mut plan = super::change_plan(
         Action::Rotate,
         &args.targets,
         &args.change,
         credential,
         args.force,
     )?;
+    if args.older_than.is_some() && plan.selection.single().is_none() {
+        return Err(Error::Usage(
+            "--older-than rotates one database: name exactly one (to find the overdue ones, \
+             kubectl rotate list -A --older-than AGE)"
+                .into(),
+        ));
+    }
+    plan.older_than = args.older_than.clone();
     if plan.credential != NewCredential::Operator {
         let one = plan.selection.single();
         let per_database = matches!(plan.credential, NewCredential::Generate { .. });
@@ -126,6 +140,44 @@ fn read_password(stdin: &mut dyn BufRead) -> Result<Password> {
         ));
     }
     Ok(Password::new(value))
+}
+
+/// `auth --older-than`: why `target` is not due (its credential is not older than `age`),
+/// or `None` when it is. Its age is the one `list` shows (since the last rotation, else
+/// since creation), read with a GET of the database and, for KubeDB without a recorded
+/// update, of its auth Secret's metadata.
+pub async fn not_due(
+    ctx: &Ctx,
+    target: &Target,
+    ns: &str,
+    age: &crate::duration::OlderThan,
+) -> Result<Option<String>> {
+    let engine = target.engine;
+    let ar = discover(ctx, &[Wanted::engine(engine)]).await?.remove(0);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
+    let db = DbItem::from_dynamic(&get_target(&api, target, ns).await?);
+    let secret = match db.credential_secret(engine) {
+        Some(name) => {
+            let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+                Api::namespaced(ctx.client.clone(), ns);
+            crate::api::retry(|| secrets.get_metadata_opt(&name))
+                .await
+                .map_err(|e| Error::api(format!("get secret {ns}/{name}"), e))?
+                .and_then(|m| serde_json::from_value(serde_json::json!({"metadata": m})).ok())
+        }
+        None => None,
+    };
+    let now = jiff::Timestamp::now();
+    let (_, current) = super::list::credential_age(engine, &db, secret.as_ref(), None, now);
+    let limit = i64::try_from(age.get().as_secs()).unwrap_or(i64::MAX);
+    Ok(match current {
+        // NB: as `list --older-than`, an unknown age counts as overdue.
+        Some(a) if a <= limit => Some(format!(
+            "{target}: not rotated: its credential is {} old, not older than {age} (--older-than)",
+            crate::duration::human_secs(a)
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,12 @@ pub async fn run(
     if let Some(after) = after.filter(|_| plan.dry_run == DryRun::None) {
         reach::preflight(ctx, ns, &after.plan).await?;
     }
+    if let (Some(age), Some(target)) = (&plan.older_than, plan.selection.single()) {
+        if let Some(why) = super::auth::not_due(ctx, target, ns, age).await? {
+            ui.note(&why);
+            return Ok(());
+        }
+    }
     let outcome = execute(ctx, plan, ns, ui).await?;
     ui.outcome(&outcome)?;
     // Several targets: the table is printed either way; any failed row fails the command.

@@ -347,6 +347,24 @@ async fn read_secrets(
     Ok(found)
 }
 
+/// A database's credential state and its age in seconds, as `list` shows it (pure): since
+/// the last rotation, else since the database was created. `secret` is its auth Secret.
+pub fn credential_age(
+    engine: &'static EngineSpec,
+    db: &DbItem,
+    secret: Option<&SecretSummary>,
+    in_flight: Option<crate::report::InFlight>,
+    now: jiff::Timestamp,
+) -> (backend::CredentialState, Option<i64>) {
+    let state = backend::of(engine).credential_state(engine, db, secret, in_flight);
+    let age = state
+        .last_rotated
+        .as_deref()
+        .or(db.metadata.creation_timestamp.as_deref())
+        .and_then(|t| age_secs(t, now));
+    (state, age)
+}
+
 /// One row (pure): the database, what is in flight for it, and the Secrets read.
 fn row(
     engine: &'static EngineSpec,
@@ -361,7 +379,8 @@ fn row(
     let secret_name = db.credential_secret(engine);
     let secret = secret_name.as_deref().and_then(lookup);
     let tls_expiry = earliest_expiry(&db.tls_secrets(), lookup, now);
-    let state = backend::of(engine).credential_state(engine, &db, secret, activity.in_flight);
+    let (state, password_age_seconds) =
+        credential_age(engine, &db, secret, activity.in_flight, now);
     let consumers = readers.zip(secret_name.as_deref()).map(|(r, current)| {
         let default = super::consumers::default_secret(engine, &db.metadata.name);
         r.count(
@@ -369,12 +388,6 @@ fn row(
             &watched_secrets(current, &activity.used_secrets, default),
         )
     });
-    // Since the last rotation, else since the database was created.
-    let password_age_seconds = state
-        .last_rotated
-        .as_deref()
-        .or(db.metadata.creation_timestamp.as_deref())
-        .and_then(|t| age_secs(t, now));
     CredentialRow {
         phase: db.phase(),
         namespace: ns.clone(),

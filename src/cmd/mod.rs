@@ -15,6 +15,7 @@ pub mod prev;
 pub mod restart;
 pub mod retry;
 pub mod rollback;
+pub mod schedule;
 pub mod status;
 pub mod verify;
 
@@ -50,7 +51,7 @@ pub fn change_plan(
     credential: NewCredential,
     force: bool,
 ) -> Result<ChangePlan> {
-    if change.wait && change.dry_run != DryRun::None {
+    if change.wait && change.dry.dry_run != DryRun::None {
         return Err(Error::Usage(
             "--wait cannot be combined with --dry-run: a dry run starts nothing to wait for".into(),
         ));
@@ -74,7 +75,7 @@ pub fn change_plan(
         apply: change.apply,
         wait: change.wait,
         timeout: change.timeout.clone(),
-        dry_run: change.dry_run,
+        dry_run: change.dry.dry_run,
         credential,
         force,
         retry: false,
@@ -82,5 +83,6 @@ pub fn change_plan(
         yes: select.yes,
         sweeping: select.all || select.all_namespaces,
         restart_consumers: change.restart_consumers,
+        older_than: None,
     })
 }

@@ -25,7 +25,7 @@ use crate::report::{
 pub const REVEAL_WARNING: &str =
     "Warning: --reveal prints credentials in clear text; they may end up in your terminal's scrollback and logs";
 
-fn or_none(s: Option<&str>) -> String {
+pub(super) fn or_none(s: Option<&str>) -> String {
     s.filter(|s| !s.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| NONE.into())

@@ -3,6 +3,7 @@
 
 pub mod inspect;
 pub mod jsonpath;
+pub mod schedule;
 pub mod table;
 pub mod template;
 pub mod verify;

@@ -275,7 +275,7 @@ async fn trusted_ca(
 /// required, and the permissions ([`needs`]). A missing CA found only after the rotation
 /// would leave a rotated database and exit 4.
 pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
-    let needs = needs(ns, plan);
+    let needs = needs(ns, plan.address.as_deref());
     let (CredentialSecret { db, .. }, ()) = futures::try_join!(
         read_credential_secret(ctx, ns, &plan.target),
         access::require(ctx, &needs)
@@ -290,9 +290,9 @@ pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
 /// What the logins will ask of the API server after the rotation: the Secrets (the
 /// credential, the CA), and unless `--address` is given the pods, the Service and the
 /// port-forward to the primary.
-pub fn needs(ns: &str, plan: &VerifyPlan) -> Vec<Need> {
+pub fn needs(ns: &str, address: Option<&str>) -> Vec<Need> {
     let mut needs = vec![Need::new("get", "", "secrets", ns)];
-    if plan.address.is_none() {
+    if address.is_none() {
         needs.extend([
             Need::new("list", "", "pods", ns),
             Need::new("get", "", "services", ns),

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 #[cfg(unix)]
 mod archive;
+mod image;
 mod krew_bot;
 #[cfg(unix)]
 mod package_script;

@@ -73,6 +73,12 @@ impl Rotate for Arc {
         needs
     }
 
+    /// The instance.
+    fn reads(&self, plan: &Plan, _db: &crate::model::DbItem) -> Vec<Need> {
+        let (ns, engine) = (plan.namespace.as_str(), plan.target.engine);
+        vec![Need::new("get", engine.group, engine.plural, ns).named(&plan.target.name)]
+    }
+
     fn change<'a>(
         &'a self,
         session: &'a Session,

@@ -777,6 +777,25 @@ impl Rotate for KubeDb {
         needs
     }
 
+    /// The database, its auth Secret, its lock's Lease, and its kind's ops requests (the
+    /// one in flight, the last one).
+    fn reads(&self, plan: &Plan, db: &DbItem) -> Vec<Need> {
+        let (ns, engine) = (plan.namespace.as_str(), plan.target.engine);
+        let name = plan.target.name.as_str();
+        let mut reads = vec![
+            Need::new("get", engine.group, engine.plural, ns).named(name),
+            Need::new("get", lock::GROUP, "leases", ns).named(&lock::lease_name(engine.kind, name)),
+        ];
+        if let Some(secret) = db.credential_secret(engine) {
+            reads.push(Need::new("get", "", "secrets", ns).named(&secret));
+        }
+        if let Some(ops) = engine.ops() {
+            reads.push(Need::new("list", KUBEDB_OPS_GROUP, ops.plural, ns));
+            reads.push(Need::new("get", KUBEDB_OPS_GROUP, ops.plural, ns));
+        }
+        reads
+    }
+
     fn change<'a>(
         &'a self,
         session: &'a Session,

@@ -1,0 +1,227 @@
+//! `kubectl rotate schedule`: the manifests it makes are accepted by the sandbox; the Role
+//! is exactly enough (the ServiceAccount, with the sandbox enforcing RBAC, rotates that
+//! database from inside a "pod" and is refused on another one); `schedule list` shows it;
+//! `schedule delete` removes exactly what was made. Also `auth --older-than`.
+
+mod cli_support;
+
+use cli_support::{Env, BIN};
+use serde_json::Value;
+
+/// The documents of a `---` separated YAML stream.
+fn documents(yaml: &str) -> Vec<Value> {
+    yaml.split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).expect("a YAML document"))
+        .collect()
+}
+
+/// The names of every ServiceAccount, Role, RoleBinding and CronJob in `demo`.
+fn objects(env: &Env) -> Vec<String> {
+    let out = env.kubectl(&[
+        "get",
+        "serviceaccounts,roles,rolebindings,cronjobs",
+        "-n",
+        "demo",
+        "-o",
+        "name",
+    ]);
+    let mut names: Vec<String> = out.expect(0).stdout.lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_client_dry_run_prints_the_manifests_and_writes_nothing() {
+    let env = Env::demo();
+    env.sb.faults().reset_counts();
+    let out = env.rotate(&[
+        "schedule",
+        "pg/pg-demo",
+        "--every",
+        "30d",
+        "--at",
+        "02:30",
+        "--verify",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    out.expect(0);
+    assert!(env.writes().is_empty(), "{:?}", env.writes());
+    let docs = documents(&out.stdout);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "CronJob"]);
+    let cron = &docs[3]["spec"];
+    assert_eq!(cron["schedule"], "30 2 * * *");
+    assert_eq!(cron["concurrencyPolicy"], "Forbid");
+    assert_eq!(cron["jobTemplate"]["spec"]["backoffLimit"], 0);
+    assert!(cron["startingDeadlineSeconds"].as_i64().unwrap() > 0);
+    let pod = &cron["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "rotate-pg-pg-demo");
+    let args: Vec<&str> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "auth",
+            "pg/pg-demo",
+            "-n",
+            "demo",
+            "--wait",
+            "--yes",
+            "--older-than",
+            "719h",
+            "--verify"
+        ]
+    );
+    assert!(pod["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":v{}", env!("CARGO_PKG_VERSION"))));
+    // --verify: the port-forward is granted, and Secrets only by name.
+    let rules = docs[1]["rules"].as_array().unwrap();
+    assert!(rules
+        .iter()
+        .any(|r| r["resources"][0] == "pods/portforward"));
+    for r in rules.iter().filter(|r| r["resources"][0] == "secrets") {
+        assert!(r["resourceNames"].is_array(), "{r}");
+    }
+    assert!(
+        !rules.iter().any(|r| r["apiGroups"][0] == "apps"),
+        "no workloads without --restart-consumers: {rules:?}"
+    );
+    // Bad input: one line, exit 2, before any request.
+    let out = env.rotate(&["schedule", "pg/pg-demo", "--every", "36h"]);
+    out.expect(2);
+    assert!(
+        out.stderr.contains("cannot be kept by a CronJob"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.writes().is_empty());
+}
+
+#[test]
+fn the_service_account_can_rotate_its_database_and_nothing_else() {
+    let env = Env::demo();
+    let before = objects(&env);
+    let out = env.rotate(&["schedule", "pg/pg-demo", "--every", "1d"]);
+    out.expect(0);
+    assert!(
+        out.stdout
+            .contains("cronjob.batch/rotate-pg-pg-demo created"),
+        "{}",
+        out.stdout
+    );
+    let made = objects(&env);
+    assert_eq!(made.len(), before.len() + 4, "{made:?}");
+
+    // What the CronJob's container runs, in a "pod" of its ServiceAccount.
+    let cron = env.get("cronjob", "rotate-pg-pg-demo");
+    let args: Vec<String> = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        [0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.in_cluster("demo", "rotate-pg-pg-demo", BIN, &args);
+    out.expect(0);
+    assert!(
+        out.stdout.contains("Successful"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let ops = env.ops_requests("postgresopsrequests");
+    assert_eq!(
+        ops[0]["metadata"]["annotations"]["rotate.kubectl.dev/user"],
+        "system:serviceaccount:demo:rotate-pg-pg-demo"
+    );
+    // Another database in the same namespace: refused, nothing written.
+    let writes = env.writes();
+    let out = env.in_cluster(
+        "demo",
+        "rotate-pg-pg-demo",
+        BIN,
+        &["auth", "md/md-demo", "--wait", "--yes"],
+    );
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("forbidden"), "{}", out.stderr);
+    assert_eq!(env.writes(), writes);
+
+    // schedule list shows it.
+    let out = env.rotate(&["schedule", "list"]);
+    out.expect(0);
+    let row = out.stdout.lines().nth(1).unwrap_or_default().to_string();
+    assert!(row.starts_with("postgres/pg-demo"), "{}", out.stdout);
+    assert!(row.contains("0 3 * * *"), "{row}");
+    let doc = env
+        .rotate(&["schedule", "list", "-o", "json"])
+        .expect(0)
+        .json();
+    assert_eq!(doc["items"][0]["targetName"], "pg-demo");
+    assert!(doc["items"][0]["nextRun"]
+        .as_str()
+        .unwrap()
+        .ends_with("T03:00:00Z"));
+
+    // Running it again updates it; delete removes exactly what was made.
+    let out = env.rotate(&["schedule", "pg/pg-demo", "--every", "12h"]);
+    out.expect(0);
+    assert!(out.stdout.contains("configured"), "{}", out.stdout);
+    assert_eq!(
+        env.get("cronjob", "rotate-pg-pg-demo")["spec"]["schedule"],
+        "0 */12 * * *"
+    );
+    let out = env.rotate(&["schedule", "delete", "pg/pg-demo"]);
+    out.expect(0);
+    assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
+    assert_eq!(objects(&env), before);
+    env.rotate(&["schedule", "delete", "pg/pg-demo"]).expect(4);
+}
+
+#[test]
+fn an_object_of_the_same_name_made_by_someone_else_is_left_alone() {
+    let env = Env::demo();
+    env.kubectl(&[
+        "create",
+        "serviceaccount",
+        "rotate-pg-pg-demo",
+        "-n",
+        "demo",
+    ])
+    .expect(0);
+    let before = objects(&env);
+    env.sb.faults().reset_counts();
+    let out = env.rotate(&["schedule", "pg/pg-demo", "--every", "1d"]);
+    out.expect(6);
+    assert!(out.stderr.contains("was not made by"), "{}", out.stderr);
+    assert!(env.writes().is_empty(), "{:?}", env.writes());
+    let out = env.rotate(&["schedule", "delete", "pg/pg-demo"]);
+    out.expect(4);
+    assert!(out.stderr.contains("left alone"), "{}", out.stderr);
+    assert_eq!(objects(&env), before);
+}
+
+#[test]
+fn auth_older_than_rotates_only_an_old_enough_credential() {
+    let env = Env::demo();
+    env.sb.faults().reset_counts();
+    let out = env.rotate(&["auth", "pg/pg-demo", "--older-than", "90d", "--wait"]);
+    out.expect(0);
+    assert!(out.stderr.contains("not rotated"), "{}", out.stderr);
+    assert!(env.writes().is_empty(), "{:?}", env.writes());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = env.rotate(&["auth", "pg/pg-demo", "--older-than", "1s", "--wait"]);
+    out.expect(0);
+    assert!(out.stdout.contains("Successful"), "{}", out.stdout);
+    let out = env.rotate(&["auth", "pg/pg-demo", "md/md-demo", "--older-than", "1s"]);
+    out.expect(2);
+}
