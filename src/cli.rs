@@ -437,7 +437,9 @@ pub enum Command {
     /// One LIST per installed kind and one per namespace's Secrets; kinds whose CRD is not
     /// installed are skipped. -o wide adds REQUEST, GENERATION, TLS EXPIRY and CONSUMERS
     /// (how many workloads read the credential, and how many of them a Secret it used
-    /// before: "3 (1 stale)"), for which it also lists the workloads (-o json|yaml too).
+    /// before: "3 (1 stale)"), for which it also lists the workloads (-o json|yaml too),
+    /// NEXT ROTATION (when its `schedule` next rotates it) and ROTATE AFTER (KubeDB's
+    /// spec.authSecret.rotateAfter).
     /// With --older-than, only databases whose credential is older are shown, and the exit
     /// code is 1 when any remain (for CI or cron).
     #[command(after_help = "Examples:

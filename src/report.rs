@@ -503,6 +503,12 @@ pub struct CredentialRow {
     /// not read, or could not be).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumers: Option<ConsumerCount>,
+    /// When a `kubectl rotate schedule` next rotates it (RFC 3339; `-o wide|json|yaml`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_rotation: Option<String>,
+    /// KubeDB `spec.authSecret.rotateAfter`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotate_after: Option<String>,
 }
 
 /// One schedule of `schedule list`.

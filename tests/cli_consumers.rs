@@ -89,18 +89,19 @@ fn apply(env: &Env, yaml: &str) {
         .expect(0);
 }
 
-/// The CONSUMERS cell of database `name` in `list -o wide` (the last column).
+/// The CONSUMERS cell of database `name` in `list -o wide`.
 fn consumers_cell(env: &Env, name: &str) -> String {
     let out = env.rotate(&["list", "-o", "wide"]);
     out.expect(0);
     let header = out.stdout.lines().next().unwrap();
     let at = header.find("CONSUMERS").expect("a CONSUMERS column");
+    let end = header.find("NEXT ROTATION").expect("the column after it");
     let line = out
         .stdout
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(name))
         .unwrap_or_else(|| panic!("no row for {name}: {}", out.stdout));
-    line.get(at..).unwrap_or_default().trim().to_string()
+    line.get(at..end).unwrap_or_default().trim().to_string()
 }
 
 fn rows(stdout: &str) -> Vec<Vec<String>> {
@@ -209,12 +210,7 @@ fn consumers_shows_who_reads_the_credential_how_and_what_is_stale() {
     // list: api and worker read the old Secret, report and debug the new one.
     assert_eq!(consumers_cell(&env, "pg-demo"), "4 (2 stale)");
     let list = env.rotate(&["list", "-o", "json"]).expect(0).json();
-    let item = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["metadata"]["name"] == "pg-demo")
-        .unwrap();
+    let item = cli_support::item_named(&list, "pg-demo");
     assert_eq!(
         item["consumers"],
         serde_json::json!({"workloads": 4, "stale": 2})

@@ -172,6 +172,36 @@ fn the_service_account_can_rotate_its_database_and_nothing_else() {
         .unwrap()
         .ends_with("T03:00:00Z"));
 
+    // list -o wide: when it next rotates (daily at 03:00); KubeDB's own rotateAfter.
+    env.kubectl(&[
+        "patch",
+        "pg",
+        "pg-demo",
+        "-n",
+        "demo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"authSecret":{"rotateAfter":"720h"}}}"#,
+    ])
+    .expect(0);
+    let doc = env.rotate(&["list", "-o", "json"]).expect(0).json();
+    let pg = cli_support::item_named(&doc, "pg-demo");
+    assert!(
+        pg["nextRotation"].as_str().unwrap().ends_with("T03:00:00Z"),
+        "{pg}"
+    );
+    assert_eq!(pg["rotateAfter"], "720h");
+    let md = cli_support::item_named(&doc, "md-demo");
+    assert!(
+        md.get("nextRotation").is_none(),
+        "md-demo has no schedule: {md}"
+    );
+    let wide = env.rotate(&["list", "-o", "wide"]).expect(0).stdout.clone();
+    assert!(
+        wide.lines().next().unwrap().contains("NEXT ROTATION"),
+        "{wide}"
+    );
+
     // Running it again updates it; delete removes exactly what was made.
     let out = env.rotate(&["schedule", "pg/pg-demo", "--every", "12h"]);
     out.expect(0);

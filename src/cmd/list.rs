@@ -44,9 +44,10 @@ pub struct ListPlan {
     pub selector: Option<String>,
     /// `--older-than`.
     pub older_than: Option<OlderThan>,
-    /// Whether to read who consumes each credential (CONSUMERS): for the formats that show
-    /// it, `-o wide|json|yaml` (and the templates, which reshape JSON).
-    pub consumers: bool,
+    /// Whether to read who consumes each credential (CONSUMERS) and the schedules (NEXT
+    /// ROTATION): for the formats that show them, `-o wide|json|yaml` (and the templates,
+    /// which reshape JSON).
+    pub details: bool,
 }
 
 /// Checks `list` arguments (pure: before any API call); `format` is what it prints in.
@@ -59,7 +60,7 @@ pub fn plan(args: &ListArgs, format: Format) -> Result<ListPlan> {
         all_namespaces: args.all_namespaces,
         selector,
         older_than: args.older_than.clone(),
-        consumers: matches!(format, Format::Wide | Format::Json | Format::Yaml),
+        details: matches!(format, Format::Wide | Format::Json | Format::Yaml),
     })
 }
 
@@ -104,6 +105,8 @@ enum Read {
     Secrets,
     /// The workloads of one kind (Deployment, ...) in the scope, at this URL.
     Workloads(&'static str, String),
+    /// The CronJobs `kubectl rotate schedule` made in the scope.
+    Schedules,
 }
 
 impl Read {
@@ -121,6 +124,7 @@ impl Read {
             ),
             Read::Secrets => "secrets".into(),
             Read::Workloads(_, url) => url.clone(),
+            Read::Schedules => "schedules".into(),
         }
     }
 
@@ -140,6 +144,7 @@ enum Got {
     Activity(ActivityByDb),
     Secrets(HashMap<(String, String), SecretSummary>),
     Workloads(Vec<WorkloadUse>),
+    Schedules(Vec<Value>),
 }
 
 /// Lists every installed kind, what is in flight, and the Secrets; returns the rows sorted
@@ -172,10 +177,20 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
                 .map(Got::Activity),
             Read::Secrets => read_secrets(ctx, scope).await.map(Got::Secrets),
             Read::Workloads(kind, url) => read_workloads(ctx, kind, &url).await.map(Got::Workloads),
+            Read::Schedules => {
+                let url = match scope {
+                    Some(ns) => format!("/apis/batch/v1/namespaces/{ns}/cronjobs"),
+                    None => "/apis/batch/v1/cronjobs".into(),
+                };
+                let (mut found, selector) = (Vec::new(), super::schedule::selector());
+                list_pages::<Value>(ctx, &url, Some(&selector), None, |c| found.push(c))
+                    .await
+                    .map(|_| Got::Schedules(found))
+            }
         };
         (key, got)
     };
-    let workload_reads: Vec<Read> = match plan.consumers {
+    let workload_reads: Vec<Read> = match plan.details {
         true => super::consumers::workload_urls(scope)
             .map(|(kind, url)| Read::Workloads(kind, url))
             .collect(),
@@ -183,6 +198,9 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
     };
     let mut early = Read::all(&remembered(ctx));
     early.extend(workload_reads.iter().cloned());
+    if plan.details {
+        early.push(Read::Schedules);
+    }
     let (kinds, early) = futures::join!(
         async {
             let kinds = installed(ctx).await?;
@@ -214,7 +232,7 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
     let mut warnings = Vec::new();
     // NB: a workload kind that could not be listed is said, and leaves CONSUMERS unknown:
     // a count without it would be too low.
-    let mut readers = plan.consumers.then(Readers::default);
+    let mut readers = plan.details.then(Readers::default);
     for read in workload_reads {
         let Read::Workloads(kind, _) = read else {
             continue;
@@ -234,6 +252,16 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
             }
         }
     }
+    let mut schedules = Vec::new();
+    if plan.details {
+        match take(Read::Schedules) {
+            Ok(Got::Schedules(s)) => schedules = s,
+            Ok(_) => {}
+            Err(e) => warnings.push(format!(
+                "the schedules could not be listed, so NEXT ROTATION is unknown: {e}"
+            )),
+        }
+    }
     let mut per_kind: Vec<(Vec<DbItem>, ActivityByDb)> = Vec::new();
     for kind in &kinds {
         let dbs = match take(Read::Databases(kind.clone()))? {
@@ -251,11 +279,18 @@ pub async fn run(ctx: &Ctx, plan: &ListPlan) -> Result<ListReport> {
         .iter()
         .zip(per_kind)
         .flat_map(|(kind, (dbs, mut activity))| {
-            let (secrets, readers) = (&secrets, readers.as_ref());
+            let (secrets, readers, schedules) = (&secrets, readers.as_ref(), &schedules);
             dbs.into_iter().map(move |db| {
                 let key = (db.metadata.namespace.clone(), db.metadata.name.clone());
                 let activity = activity.remove(&key).unwrap_or_default();
-                row(kind.engine, db, activity, secrets, readers, now)
+                let schedule = schedules
+                    .iter()
+                    .find(|c| super::schedule::schedules(c, &key.0, kind.engine.kind, &key.1));
+                let mut r = row(kind.engine, db, activity, secrets, readers, now);
+                r.next_rotation = schedule.and_then(|c| {
+                    super::schedule::next_rotation(c, r.last_rotated.as_deref(), now)
+                });
+                r
             })
         })
         .collect();
@@ -402,6 +437,12 @@ fn row(
         credentials_generation: state.credentials_generation,
         tls_expiry,
         consumers,
+        next_rotation: None,
+        rotate_after: db
+            .spec
+            .auth_secret
+            .as_ref()
+            .and_then(|a| a.rotate_after.clone()),
     }
 }
 
@@ -536,7 +577,7 @@ mod tests {
             all_namespaces: true,
             selector: None,
             older_than: Some("90d".parse().unwrap()),
-            consumers: false,
+            details: false,
         };
         assert!(verdict(&[], &plan).is_ok());
         let db: DbItem = serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap();

@@ -84,6 +84,17 @@ pub struct NameRef {
     pub name: String,
 }
 
+/// KubeDB `spec.authSecret`: the Secret, and the operator's own rotation hint.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AuthSecretSpec {
+    /// The Secret's name.
+    pub name: String,
+    /// `rotateAfter` (a Go duration, e.g. `720h`): KubeDB then recommends a rotation, which
+    /// someone must approve.
+    pub rotate_after: Option<String>,
+}
+
 /// The metadata we keep.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
@@ -155,7 +166,7 @@ pub struct Update {
 #[serde(default, rename_all = "camelCase")]
 pub struct DbSpec {
     /// KubeDB `spec.authSecret`.
-    pub auth_secret: Option<NameRef>,
+    pub auth_secret: Option<AuthSecretSpec>,
     /// KubeDB `spec.tls`.
     pub tls: Option<TlsSpec>,
     /// Arc `spec.security`.

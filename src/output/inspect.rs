@@ -470,7 +470,14 @@ pub fn list(
         "IN FLIGHT",
     ]);
     if wide {
-        headers.extend(["REQUEST", "GENERATION", "TLS EXPIRY", "CONSUMERS"]);
+        headers.extend([
+            "REQUEST",
+            "GENERATION",
+            "TLS EXPIRY",
+            "CONSUMERS",
+            "NEXT ROTATION",
+            "ROTATE AFTER",
+        ]);
     }
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -509,6 +516,8 @@ pub fn list(
                         .map(|c| c.cell())
                         .unwrap_or_else(|| "<unknown>".into()),
                 );
+                row.push(or_none(r.next_rotation.as_deref()));
+                row.push(or_none(r.rotate_after.as_deref()));
             }
             row
         })
@@ -709,12 +718,14 @@ mod tests {
                 workloads: 3,
                 stale: 1,
             }),
+            next_rotation: Some("2026-12-03T03:00:00Z".into()),
+            rotate_after: None,
         };
         let plan = |all| ListPlan {
             all_namespaces: all,
             selector: None,
             older_than: None,
-            consumers: true,
+            details: true,
         };
         let report = ListReport {
             rows: vec![row],
@@ -736,11 +747,14 @@ mod tests {
             wide.lines()
                 .next()
                 .unwrap()
-                .ends_with("REQUEST            GENERATION   TLS EXPIRY   CONSUMERS"),
+                .ends_with("TLS EXPIRY   CONSUMERS     NEXT ROTATION          ROTATE AFTER"),
             "{wide}"
         );
         assert!(
-            wide.lines().nth(1).unwrap().ends_with("3 (1 stale)"),
+            wide.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("3 (1 stale)   2026-12-03T03:00:00Z   <none>"),
             "{wide}"
         );
         assert_eq!(render(true, Format::Name), "postgres.kubedb.com/pg\n");

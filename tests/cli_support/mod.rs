@@ -456,3 +456,11 @@ pub fn deployment_reading(name: &str, env: &[(&str, &str)]) -> String {
          spec:\n      containers:\n      - name: app\n        image: app\n        env:\n{vars}"
     )
 }
+
+/// The item of list document `list` (`-o json`) whose metadata.name is `name`.
+pub fn item_named<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["metadata"]["name"] == name))
+        .unwrap_or_else(|| panic!("no item {name} in {list}"))
+}

@@ -258,14 +258,7 @@ pub async fn delete(ctx: &Ctx, target: &Target, ns: &str) -> Result<Vec<String>>
 
 /// The schedules in `scope` (a namespace, else every one), sorted by namespace and name.
 pub async fn list(ctx: &Ctx, scope: Option<&str>) -> Result<Vec<ScheduleRow>> {
-    let selector = format!(
-        "{}={},{}={}",
-        crate::model::MANAGED_BY_LABEL,
-        crate::model::MANAGER,
-        spec::COMPONENT_LABEL,
-        spec::COMPONENT
-    );
-    let lp = ListParams::default().labels(&selector);
+    let lp = ListParams::default().labels(&selector());
     let api = |ar: &ApiResource| -> Api<DynamicObject> {
         match scope {
             Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
@@ -315,6 +308,64 @@ pub async fn list(ctx: &Ctx, scope: Option<&str>) -> Result<Vec<ScheduleRow>> {
         .collect();
     rows.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(rows)
+}
+
+/// The label selector of the CronJobs (and their Jobs and pods) `schedule` makes.
+pub fn selector() -> String {
+    format!(
+        "{}={},{}={}",
+        crate::model::MANAGED_BY_LABEL,
+        crate::model::MANAGER,
+        spec::COMPONENT_LABEL,
+        spec::COMPONENT
+    )
+}
+
+/// Whether `cron` (a CronJob as JSON) is the schedule of database `ns`/`name` of `kind`.
+pub fn schedules(cron: &Value, ns: &str, kind: &str, name: &str) -> bool {
+    let a = |k: &str| {
+        cron.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+    };
+    cron.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
+        && a(spec::TARGET_KIND) == Some(kind)
+        && a(spec::TARGET_NAME) == Some(name)
+}
+
+/// When the schedule `cron` (a CronJob `schedule` made, as JSON) next rotates a credential
+/// last rotated at `last_rotated` (pure): its next run, or with the `--older-than` its
+/// job passes, its first run once the credential is that old. `None` when suspended.
+pub fn next_rotation(
+    cron: &Value,
+    last_rotated: Option<&str>,
+    now: jiff::Timestamp,
+) -> Option<String> {
+    if cron.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let schedule = cron.pointer("/spec/schedule").and_then(Value::as_str)?;
+    let args: Vec<&str> = cron
+        .pointer("/spec/jobTemplate/spec/template/spec/containers/0/args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let guard = args
+        .iter()
+        .position(|a| *a == "--older-than")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|g| g.parse::<crate::duration::OlderThan>().ok());
+    let due = guard
+        .zip(last_rotated.and_then(|t| t.parse::<jiff::Timestamp>().ok()))
+        .and_then(|(g, t)| {
+            t.checked_add(jiff::SignedDuration::try_from(g.get()).ok()?)
+                .ok()
+        });
+    let from = due.filter(|d| *d > now).unwrap_or(now);
+    let from = from
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(from);
+    spec::next_run(schedule, from).map(|t| t.to_string())
 }
 
 /// One schedule (pure): its CronJob, and the newest of its Jobs with its pod's exit code.
@@ -429,5 +480,33 @@ mod tests {
         assert_eq!(r.last_result.as_deref(), Some("Succeeded"));
         let r = row(&cron, &[], &[], now);
         assert_eq!((r.last_run, r.last_result), (None, None));
+    }
+
+    #[test]
+    fn the_next_rotation_waits_for_the_credential_to_be_old_enough() {
+        let cron = |args: Value| {
+            json!({"spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "containers": [{"args": args}]}}}}}})
+        };
+        let now = "2026-12-02T05:00:00Z".parse().unwrap();
+        let daily = cron(json!(["auth", "pg/pg", "--wait", "--yes"]));
+        assert_eq!(
+            next_rotation(&daily, Some("2026-12-02T04:00:00Z"), now).as_deref(),
+            Some("2026-12-03T03:00:00Z")
+        );
+        let monthly = cron(json!(["auth", "pg/pg", "--older-than", "719h"]));
+        // Rotated Dec 1 at 03:00: due 719h later, Dec 31 02:00; the next run is at 03:00.
+        assert_eq!(
+            next_rotation(&monthly, Some("2026-12-01T03:00:00Z"), now).as_deref(),
+            Some("2026-12-31T03:00:00Z")
+        );
+        // Overdue: the next run.
+        assert_eq!(
+            next_rotation(&monthly, Some("2026-10-01T03:00:00Z"), now).as_deref(),
+            Some("2026-12-03T03:00:00Z")
+        );
+        let mut suspended = daily.clone();
+        suspended["spec"]["suspend"] = json!(true);
+        assert_eq!(next_rotation(&suspended, None, now), None);
     }
 }
