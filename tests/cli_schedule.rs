@@ -255,3 +255,96 @@ fn auth_older_than_rotates_only_an_old_enough_credential() {
     let out = env.rotate(&["auth", "pg/pg-demo", "md/md-demo", "--older-than", "1s"]);
     out.expect(2);
 }
+
+#[test]
+fn gitops_manifests_apply_with_kubectl_and_list_reports_the_last_job_and_its_exit_code() {
+    let env = Env::demo();
+    let out = env.rotate(&[
+        "schedule",
+        "pg/pg-demo",
+        "--every",
+        "30d",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]);
+    out.expect(0);
+    let file = env.kubeconfig().parent().unwrap().join("rotate-pg.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    env.kubectl(&["apply", "-f", file.to_str().unwrap()])
+        .expect(0);
+    // What kubectl applied is the plugin's own: running schedule again updates it.
+    let again = env.rotate(&["schedule", "pg/pg-demo", "--every", "30d"]);
+    again.expect(0);
+    assert_eq!(
+        again.stdout.matches("configured").count(),
+        4,
+        "{}",
+        again.stdout
+    );
+
+    // A run, as the CronJob controller, the Job controller and the kubelet would record
+    // one that failed with exit 5 (the rotation Failed).
+    // NB: the Job as the CronJob controller makes it (its jobTemplate, owned by the
+    // CronJob); `kubectl create job --from` sends protobuf, which the sandbox does not
+    // decode for Jobs.
+    let cron = env.get("cronjob", "rotate-pg-pg-demo");
+    let made = serde_json::json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "rotate-pg-pg-demo-1", "namespace": "demo",
+            "labels": cron["spec"]["jobTemplate"]["metadata"]["labels"],
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "rotate-pg-pg-demo",
+                                 "uid": cron["metadata"]["uid"], "controller": true}]},
+        "spec": cron["spec"]["jobTemplate"]["spec"],
+    });
+    // NB: the sandbox's Job controller would complete it; this one's pod fails instead.
+    env.sb
+        .faults()
+        .stall_rollouts_of("demo", "rotate-pg-pg-demo-1");
+    env.sb.apply_yaml(&made.to_string()).unwrap();
+    let job = env.get("job", "rotate-pg-pg-demo-1");
+    let status = r#"{"status":{"startTime":"2026-12-01T03:00:01Z","conditions":[{"type":"Failed","status":"True"}]}}"#;
+    env.kubectl(&[
+        "patch",
+        "job",
+        "rotate-pg-pg-demo-1",
+        "-n",
+        "demo",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ])
+    .expect(0);
+    let labels = &job["spec"]["template"]["metadata"]["labels"];
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "rotate-pg-pg-demo-1-x", "namespace": "demo", "labels": labels,
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "rotate-pg-pg-demo-1",
+                                 "uid": job["metadata"]["uid"], "controller": true}]},
+        "spec": {"containers": [{"name": "rotate", "image": "x"}]},
+    });
+    env.sb.apply_yaml(&pod.to_string()).unwrap();
+    let terminated = r#"{"status":{"phase":"Failed","containerStatuses":[{"name":"rotate","ready":false,"restartCount":0,"image":"x","imageID":"","state":{"terminated":{"exitCode":5}}}]}}"#;
+    env.kubectl(&[
+        "patch",
+        "pod",
+        "rotate-pg-pg-demo-1-x",
+        "-n",
+        "demo",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        terminated,
+    ])
+    .expect(0);
+    let out = env.rotate(&["schedule", "list"]);
+    out.expect(0);
+    assert!(out.stdout.contains("Failed (exit 5)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("2026-12-01T03:00:01Z"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("30d"), "{}", out.stdout);
+}
