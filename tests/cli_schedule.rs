@@ -31,6 +31,17 @@ fn objects(env: &Env) -> Vec<String> {
     names
 }
 
+/// What the schedule's CronJob runs (its container's args).
+fn job_args(env: &Env) -> Vec<String> {
+    let cron = env.get("cronjob", "rotate-pg-pg-demo");
+    cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn a_client_dry_run_prints_the_manifests_and_writes_nothing() {
     let env = Env::demo();
@@ -122,14 +133,7 @@ fn the_service_account_can_rotate_its_database_and_nothing_else() {
     assert_eq!(made.len(), before.len() + 4, "{made:?}");
 
     // What the CronJob's container runs, in a "pod" of its ServiceAccount.
-    let cron = env.get("cronjob", "rotate-pg-pg-demo");
-    let args: Vec<String> = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-        [0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let args = job_args(&env);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = env.in_cluster("demo", "rotate-pg-pg-demo", BIN, &args);
     out.expect(0);
@@ -347,4 +351,33 @@ fn gitops_manifests_apply_with_kubectl_and_list_reports_the_last_job_and_its_exi
         out.stdout
     );
     assert!(out.stdout.contains("30d"), "{}", out.stdout);
+}
+
+#[test]
+fn with_restart_consumers_the_role_also_lets_the_job_restart_them() {
+    let env = Env::demo();
+    env.sb
+        .apply_yaml(&cli_support::deployment_reading(
+            "api",
+            &[("PGPASSWORD", "pg-demo-auth")],
+        ))
+        .unwrap();
+    env.rotate(&[
+        "schedule",
+        "pg/pg-demo",
+        "--every",
+        "6h",
+        "--restart-consumers",
+    ])
+    .expect(0);
+    let args = job_args(&env);
+    assert!(args.iter().any(|a| a == "--restart-consumers"), "{args:?}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.in_cluster("demo", "rotate-pg-pg-demo", BIN, &args);
+    out.expect(0);
+    assert!(!out.stderr.contains("forbidden"), "{}", out.stderr);
+    assert!(!out.stderr.contains("could not be"), "{}", out.stderr);
+    let restarted = &env.get("deployment", "api")["spec"]["template"]["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/restartedAt"];
+    assert!(restarted.is_string(), "{}", out.stdout);
 }
