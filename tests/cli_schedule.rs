@@ -31,17 +31,6 @@ fn objects(env: &Env) -> Vec<String> {
     names
 }
 
-/// What the schedule's CronJob runs (its container's args).
-fn job_args(env: &Env) -> Vec<String> {
-    let cron = env.get("cronjob", "rotate-pg-pg-demo");
-    cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_client_dry_run_prints_the_manifests_and_writes_nothing() {
     let env = Env::demo();
@@ -133,7 +122,7 @@ fn the_service_account_can_rotate_its_database_and_nothing_else() {
     assert_eq!(made.len(), before.len() + 4, "{made:?}");
 
     // What the CronJob's container runs, in a "pod" of its ServiceAccount.
-    let args = job_args(&env);
+    let args = env.cron_job_args("rotate-pg-pg-demo");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = env.in_cluster("demo", "rotate-pg-pg-demo", BIN, &args);
     out.expect(0);
@@ -370,7 +359,7 @@ fn with_restart_consumers_the_role_also_lets_the_job_restart_them() {
         "--restart-consumers",
     ])
     .expect(0);
-    let args = job_args(&env);
+    let args = env.cron_job_args("rotate-pg-pg-demo");
     assert!(args.iter().any(|a| a == "--restart-consumers"), "{args:?}");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = env.in_cluster("demo", "rotate-pg-pg-demo", BIN, &args);

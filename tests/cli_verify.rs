@@ -518,3 +518,24 @@ fn verify_flags_are_checked_before_anything_is_written() {
     assert!(o.stderr.contains("--rollback-on-failure"), "{}", o.stderr);
     assert!(env.ops_requests("pgops").is_empty(), "nothing was created");
 }
+
+#[test]
+fn a_scheduled_rotation_with_verify_logs_in_with_only_its_roles_permissions() {
+    let server = Server::postgres("PgSch3Rv9Qk2Wm").expect("PostgreSQL");
+    let env = bound("pg-demo", &server);
+    env.rotate(&["schedule", "pg/pg-demo", "--every", "1d", "--verify"])
+        .expect(0);
+    let args = env.cron_job_args("rotate-pg-pg-demo");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.in_cluster("demo", "rotate-pg-pg-demo", cli_support::BIN, &args);
+    env.remember_passwords();
+    out.expect(0);
+    assert_eq!(
+        results(&out.stdout),
+        pairs(HEALTHY),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    env.assert_no_password_printed();
+}

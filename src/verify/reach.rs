@@ -275,27 +275,57 @@ async fn trusted_ca(
 /// required, and the permissions ([`needs`]). A missing CA found only after the rotation
 /// would leave a rotated database and exit 4.
 pub async fn preflight(ctx: &Ctx, ns: &str, plan: &VerifyPlan) -> Result<()> {
-    let needs = needs(ns, plan.address.as_deref());
-    let (CredentialSecret { db, .. }, ()) = futures::try_join!(
+    // NB: the Secrets are checked by name once the database says which (a Role may grant
+    // only those); the namespace's rules, fetched with the first check, serve the second.
+    let permissions = access::Permissions::default();
+    let first = needs(ns, plan.address.as_deref(), &[]);
+    let (CredentialSecret { db, name, .. }, ()) = futures::try_join!(
         read_credential_secret(ctx, ns, &plan.target),
-        access::require(ctx, &needs)
+        permissions.require(ctx, &first)
     )?;
-    if tls_mode(db.spec.tls.is_some() || plan.require_tls, plan.insecure) == Tls::Require {
+    let tls = tls_mode(db.spec.tls.is_some() || plan.require_tls, plan.insecure) == Tls::Require;
+    let mut secrets = vec![name];
+    if tls {
+        secrets.extend(ca_candidates(&plan.target.name, &db.tls_secrets()));
+    }
+    permissions
+        .require(ctx, &secret_needs(ns, &secrets))
+        .await?;
+    if tls {
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         trusted_ca(&secrets, ns, plan, &db).await?;
     }
     Ok(())
 }
 
-/// What the logins will ask of the API server after the rotation: the Secrets (the
-/// credential, the CA), and unless `--address` is given the pods, the Service and the
-/// port-forward to the primary.
-pub fn needs(ns: &str, address: Option<&str>) -> Vec<Need> {
-    let mut needs = vec![Need::new("get", "", "secrets", ns)];
+/// Get each of `secrets` in `ns`.
+fn secret_needs(ns: &str, secrets: &[String]) -> Vec<Need> {
+    secrets
+        .iter()
+        .map(|s| Need::new("get", "", "secrets", ns).named(s))
+        .collect()
+}
+
+/// The Secrets the logins to `db` may read: its credential Secret, and the Secrets its CA
+/// may be in (when TLS is required).
+pub fn secrets_read(engine: &crate::engines::EngineSpec, db: &crate::model::DbItem) -> Vec<String> {
+    let mut out: Vec<String> = db.credential_secret(engine).into_iter().collect();
+    out.extend(ca_candidates(&db.metadata.name, &db.tls_secrets()));
+    out
+}
+
+/// What the logins will ask of the API server after the rotation: `secrets` (the
+/// credential, the CA) by name, and unless `--address` is given the pods, the Service and
+/// the port-forward to the primary.
+pub fn needs(ns: &str, address: Option<&str>, secrets: &[String]) -> Vec<Need> {
+    let mut needs = secret_needs(ns, secrets);
     if address.is_none() {
         needs.extend([
             Need::new("list", "", "pods", ns),
             Need::new("get", "", "services", ns),
+            // NB: a port-forward over a WebSocket (a GET) is authorized as `get`
+            // before 1.35 and as both from 1.35; over SPDY (a POST) as `create`.
+            Need::new("get", "", "pods", ns).on_subresource("portforward"),
             Need::new("create", "", "pods", ns).on_subresource("portforward"),
         ]);
     }

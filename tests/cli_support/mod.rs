@@ -192,6 +192,17 @@ impl Env {
         c
     }
 
+    /// What CronJob `name` in `demo` runs: its container's args.
+    pub fn cron_job_args(&self, name: &str) -> Vec<String> {
+        let cron = self.get("cronjob", name);
+        cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Runs `program ARGS` as a pod of service account `namespace/name` would: in a mount
     /// namespace of its own (`unshare -m`, as root) where the account's token, the CA and
     /// the namespace are bind-mounted at /var/run/secrets/kubernetes.io/serviceaccount, with

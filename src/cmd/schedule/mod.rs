@@ -130,18 +130,8 @@ pub async fn spec_for(ctx: &Ctx, plan: &SchedulePlan, ns: &str) -> Result<Schedu
     needs.extend(backend::of(engine).reads(&rotation, &db));
     if plan.flags.contains(&"--verify") {
         // NB: the logins read the credential and the CA: those Secrets by name, never all.
-        let secrets: Vec<String> = db
-            .credential_secret(engine)
-            .into_iter()
-            .chain(db.tls_secrets())
-            .collect();
-        let verify = crate::verify::reach::needs(ns, None);
-        for n in verify {
-            match (n.resource, n.verb) {
-                ("secrets", "get") => needs.extend(secrets.iter().map(|s| n.clone().named(s))),
-                _ => needs.push(n),
-            }
-        }
+        let secrets = crate::verify::reach::secrets_read(engine, &db);
+        needs.extend(crate::verify::reach::needs(ns, None, &secrets));
     }
     Ok(ScheduleSpec {
         namespace: ns.to_string(),
