@@ -31,6 +31,7 @@ const TARGETED: &[&str] = &[
     "history",
     "verify",
     "consumers",
+    "schedule",
 ];
 
 /// The kind whose names the last word is completing (`TYPE/...` after a verb that takes
@@ -78,6 +79,25 @@ pub fn candidates(words: &[String], names: &[String]) -> (Vec<String>, u32) {
     if !TARGETED.contains(&verb.as_str()) {
         return (Vec::new(), NO_FILE);
     }
+    // `schedule` takes TYPE/NAME, or `list`, or `delete TYPE/NAME`.
+    let positional: Vec<&str> = before
+        .iter()
+        .filter(|w| !w.starts_with('-'))
+        .skip(1)
+        .map(String::as_str)
+        .collect();
+    let mut actions = Vec::new();
+    if verb == "schedule" {
+        match positional.first() {
+            Some(&"list") => return (Vec::new(), NO_FILE),
+            None if !partial.contains('/') => actions.extend(
+                sub.get_subcommands()
+                    .filter(|c| c.get_name() != "help" && c.get_name().starts_with(partial))
+                    .map(|c| with_about(c.get_name(), c.get_about())),
+            ),
+            _ => {}
+        }
+    }
     match partial.split_once('/') {
         Some((typ, prefix)) => {
             let found = names
@@ -92,9 +112,13 @@ pub fn candidates(words: &[String], names: &[String]) -> (Vec<String>, u32) {
                 .iter()
                 .map(|e| e.short())
                 .filter(|t| t.starts_with(partial))
-                .map(|t| format!("{t}/"))
-                .collect();
-            (types, NO_FILE | NO_SPACE)
+                .map(|t| format!("{t}/"));
+            let directive = match actions.is_empty() {
+                true => NO_FILE | NO_SPACE,
+                false => NO_FILE,
+            };
+            actions.extend(types);
+            (actions, directive)
         }
     }
 }
@@ -217,6 +241,21 @@ mod tests {
             "list takes no TYPE/NAME"
         );
         assert_eq!(kind_to_list(&words(&["auth", "pg"])), None, "no TYPE/ yet");
+    }
+
+    #[test]
+    fn schedule_offers_its_actions_then_types_and_names() {
+        let (c, _) = candidates(&words(&["schedule", "l"]), &[]);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].starts_with("list\t"), "{c:?}");
+        let (c, _) = candidates(&words(&["schedule", "delete", "p"]), &[]);
+        assert!(c.contains(&"pg/".to_string()), "{c:?}");
+        assert!(!c.iter().any(|x| x.starts_with("list")), "{c:?}");
+        let (c, _) = candidates(&words(&["schedule", "list", ""]), &[]);
+        assert!(c.is_empty(), "{c:?}");
+        let names = ["pg-demo".to_string()];
+        let (c, _) = candidates(&words(&["schedule", "pg/"]), &names);
+        assert_eq!(c, ["pg/pg-demo"]);
     }
 
     #[test]
