@@ -16,8 +16,10 @@ macro_rules! progress_through_field {
     };
 }
 
+pub mod contexts;
 pub mod inspect;
 pub mod jsonpath;
+pub mod prefix;
 pub mod table;
 pub mod template;
 pub mod verify;
