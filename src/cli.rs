@@ -28,6 +28,7 @@ Exit codes:
   124  timed out while waiting (the rotation goes on)
   130  interrupted: while waiting (the rotation goes on), or while writing (nothing landed)
 With several targets: the failed rows' common code, else 1.
+With several contexts: the first failing context's code, in the order given.
 Environment:
   KUBECONFIG                    the kubeconfig files, when --kubeconfig is not given
   HTTPS_PROXY, NO_PROXY         the API server's proxy when the kubeconfig names none
@@ -70,9 +71,16 @@ pub struct KubeArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<std::path::PathBuf>,
 
-    /// The name of the kubeconfig context to use.
-    #[arg(long, global = true, value_name = "NAME")]
+    /// The name of the kubeconfig context to use. Several, separated by commas (a,b,c),
+    /// run the command in each at once (list, status, history, prev, consumers, verify,
+    /// auth, rollback, retry), with a CONTEXT column first.
+    #[arg(long, global = true, value_name = "NAME[,NAME...]")]
     pub context: Option<String>,
+
+    /// Run the command in every context of the kubeconfig at once, as --context with all
+    /// their names (a CONTEXT column even when there is one).
+    #[arg(long, global = true)]
+    pub all_contexts: bool,
 
     /// The kubeconfig cluster to use (default: the context's).
     #[arg(long, global = true, value_name = "NAME")]
@@ -347,6 +355,7 @@ pub enum Command {
   kubectl rotate auth pg/pg-demo ms/mssql-demo -n demo --generate --wait
   kubectl rotate auth --all -A --yes --wait --parallel 16
   kubectl rotate auth pg -l team=payments -n demo --wait
+  kubectl rotate auth pg/pg-demo -n demo --context prod-eu,prod-us --wait --yes
   kubectl rotate auth pg/pg-demo -n demo --dry-run=client -o yaml")]
     Auth(AuthArgs),
 
@@ -446,6 +455,7 @@ pub enum Command {
   kubectl rotate list -n demo
   kubectl rotate list -A -o wide
   kubectl rotate list -A -l team=payments
+  kubectl rotate list -A --all-contexts
   kubectl rotate list -A --older-than 90d || echo 'credentials need rotating'")]
     List(ListArgs),
 
@@ -689,7 +699,8 @@ pub struct SelectArgs {
           value_parser = clap::value_parser!(u16).range(1..=256), help_heading = "Selection options")]
     pub parallel: u16,
 
-    /// Do not ask for confirmation before writing to --all or -A databases.
+    /// Do not ask for confirmation before writing to --all or -A databases, or in several
+    /// contexts.
     #[arg(long, help_heading = "Selection options")]
     pub yes: bool,
 }
@@ -808,6 +819,10 @@ pub struct RetryArgs {
     /// The target.
     #[command(flatten)]
     pub target: TargetArgs,
+
+    /// Do not ask for confirmation before retrying in several contexts.
+    #[arg(long)]
+    pub yes: bool,
 
     /// Flags shared with auth.
     #[command(flatten)]

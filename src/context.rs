@@ -101,27 +101,33 @@ fn context_user(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<String
         .filter(|u| !u.is_empty())
 }
 
+/// The kubeconfig as kubectl reads it: `--kubeconfig`, else `$KUBECONFIG` (its files
+/// merged), else `~/.kube/config`; none at all with `--server` alone; in a pod without
+/// any, one made of its service account. Nothing is sent.
+pub fn read_kubeconfig(args: &KubeArgs) -> Result<Kubeconfig> {
+    let read = match &args.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path),
+        None => Kubeconfig::read(),
+    };
+    match read {
+        Ok(k) => Ok(k),
+        // NB: as kubectl, --server needs no kubeconfig file (only when none was named);
+        // without either, in a pod, its service account is used (client-go's in-cluster
+        // config).
+        Err(_) if args.server.is_some() && args.kubeconfig.is_none() => Ok(overrides::empty()),
+        Err(source) => overrides::in_cluster()
+            .filter(|_| args.kubeconfig.is_none())
+            .ok_or(Error::Kubeconfig { source }),
+    }
+}
+
 impl Ctx {
     /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`,
     /// else (in a pod) the pod's service account;
     /// `--context`, else the current context. `-v` lines (from 6 on) go to `log`.
     pub async fn connect(args: &KubeArgs, log: &LogSink) -> Result<Ctx> {
         overrides::check(args)?;
-        let read = match &args.kubeconfig {
-            Some(path) => Kubeconfig::read_from(path),
-            None => Kubeconfig::read(),
-        };
-        let mut kubeconfig = match read {
-            Ok(k) => k,
-            // NB: as kubectl, --server needs no kubeconfig file (only when none was named);
-            // without either, in a pod, its service account is used (client-go's
-            // in-cluster config).
-            Err(_) if args.server.is_some() && args.kubeconfig.is_none() => overrides::empty(),
-            Err(source) => match overrides::in_cluster().filter(|_| args.kubeconfig.is_none()) {
-                Some(k) => k,
-                None => return Err(Error::Kubeconfig { source }),
-            },
-        };
+        let mut kubeconfig = read_kubeconfig(args)?;
         overrides::apply(&mut kubeconfig, args)?;
         let user = args
             .user

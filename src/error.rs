@@ -18,7 +18,8 @@
 //! | 130  | interrupted (Ctrl-C): waiting (it goes on), or writing (nothing landed)   |
 //!
 //! With several targets the failed rows' common code is the exit code, else 1
-//! ([`Error::Partial`]).
+//! ([`Error::Partial`]). With several contexts, the first failing context's code, in the
+//! order the contexts were given ([`Error::Contexts`]).
 //!
 //! Messages say what happened and what to do next. None carries a secret value: they are
 //! built from names, phases and API status messages only.
@@ -223,6 +224,17 @@ pub enum Error {
         code: u8,
     },
 
+    /// Some contexts of a command run in several failed (each said why on stderr).
+    #[error("{} of {total} contexts failed: {}", failed.len(), failed.join(", "))]
+    Contexts {
+        /// The contexts that failed, in the order given.
+        failed: Vec<String>,
+        /// How many contexts there were.
+        total: usize,
+        /// The first failing context's exit code.
+        code: u8,
+    },
+
     /// `verify`: the database refused the current credential, or still accepts the
     /// previous one (exit 7).
     #[error("{0}")]
@@ -278,7 +290,7 @@ impl Error {
             Error::RolloutFailed(_) => 11,
             Error::Timeout { .. } => 124,
             Error::Interrupted { .. } | Error::InterruptedBeforeWrite { .. } => 130,
-            Error::Partial { code, .. } => *code,
+            Error::Partial { code, .. } | Error::Contexts { code, .. } => *code,
             Error::Api { source, .. } => match status_code(source) {
                 Some(404) => 4,
                 Some(409) => 3,
@@ -472,6 +484,14 @@ mod tests {
             (api(403, "Forbidden", "no"), 1),
             (api(500, "InternalError", "boom"), 1),
             (Error::Unexpected("x".into()), 1),
+            (
+                Error::Contexts {
+                    failed: vec!["b".into()],
+                    total: 2,
+                    code: 4,
+                },
+                4,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(e.exit_code(), code, "{e}");

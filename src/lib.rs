@@ -15,6 +15,7 @@
 //! | backends | [`backend`] (Arc, KubeDB), [`verify`] (logins) |
 //! | verbs | [`cmd`] |
 //! | printing | [`output`] |
+//! | one command in several contexts | [`fanout`] |
 //!
 //! Exit codes are documented on [`error`] and decided by [`Error::exit_code`].
 
@@ -46,6 +47,8 @@ pub mod verify;
 pub mod cmd;
 
 pub mod output;
+
+pub mod fanout;
 
 use std::io::{BufRead, Write};
 
@@ -97,6 +100,9 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> Result<()> {
 
 /// Runs one verb, printing in `style`.
 async fn run_verb(cli: &Cli, style: output::Style, io: &mut Io<'_>) -> Result<()> {
+    if let Some(wanted) = fanout::wanted(cli)? {
+        return fanout::run(cli, wanted, style, io).await;
+    }
     match &cli.command {
         Command::Auth(a) => {
             let plan = cmd::auth::plan(a, &mut *io.stdin, io.stdin_is_terminal)?;

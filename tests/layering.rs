@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// `lib.rs` and `main.rs` sit on top and may import anything.
 const LAYERS: &[&str] = &[
     "duration", "error", "cli", "engines", "creds", "password", "tls", "target", "plan", "report",
-    "model", "context", "api", "audit", "backend", "verify", "cmd", "output",
+    "model", "context", "api", "audit", "backend", "verify", "cmd", "output", "fanout",
 ];
 
 /// A source file as a module path: `src/backend/kubedb/mod.rs` -> `["backend", "kubedb"]`.

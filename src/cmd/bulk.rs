@@ -221,7 +221,7 @@ fn item_of(engine: &'static EngineSpec, o: DynamicObject, default_ns: &str) -> I
 }
 
 /// The PHASE cell of a failed row.
-fn failure_phase(e: &Error) -> String {
+pub fn failure_phase(e: &Error) -> String {
     match e {
         Error::RotationFailed { phase, .. } => phase.clone(),
         Error::Timeout { .. } => "TimedOut".into(),
@@ -266,21 +266,24 @@ impl Progress for PhasesOnly<'_, '_> {
     }
 }
 
-fn verb(action: Action) -> &'static str {
+/// The action as a verb: `rotate`, `roll back`.
+pub fn verb(action: Action) -> &'static str {
     match action {
         Action::Rotate => "rotate",
         Action::Rollback => "roll back",
     }
 }
 
-fn capitalized(s: &str) -> String {
+/// `s` with its first letter upper-case.
+pub fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
         .unwrap_or_default()
 }
 
-fn plural(n: usize) -> &'static str {
+/// `s` unless `n` is 1.
+pub fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

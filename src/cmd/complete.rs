@@ -4,7 +4,8 @@
 //! candidate a line (`candidate<TAB>description`), then `:DIRECTIVE`.
 //!
 //! Verbs and flags come from the command line's own definition; TYPEs from the engine
-//! table; names from the cluster (one LIST of the kind in the namespace the words name,
+//! table; `--context` values from the kubeconfig (after a comma too: `--context a,<TAB>`
+//! offers `a,b`); names from the cluster (one LIST of the kind in the namespace the words name,
 //! else the context's). A cluster that cannot be read completes nothing, silently: a
 //! completion must never print an error into the user's command line.
 
@@ -13,7 +14,7 @@ use clap::CommandFactory;
 use crate::api::discovery::{discover, Wanted};
 use crate::api::read::{collection_url, list_pages};
 use crate::cli::{Cli, CompletionShell, KubeArgs};
-use crate::context::{discard, Ctx};
+use crate::context::{discard, read_kubeconfig, Ctx};
 use crate::engines::{find, ENGINES};
 use crate::model::DbItem;
 
@@ -133,6 +134,38 @@ fn with_about(name: &str, about: Option<&clap::builder::StyledStr>) -> String {
     }
 }
 
+/// What the last word is, when it is a `--context` value (`--context VALUE` or
+/// `--context=VALUE`): the text before it on the word (`--context=`, and the names up to
+/// the last comma) and the part of a name typed so far.
+fn context_value(words: &[String]) -> Option<(String, &str)> {
+    let (partial, before) = words.split_last()?;
+    let (flag, value) = match partial.strip_prefix("--context=") {
+        Some(v) => ("--context=", v),
+        None if before.last().is_some_and(|w| w == "--context") => ("", partial.as_str()),
+        None => return None,
+    };
+    let (names, typed) = match value.rsplit_once(',') {
+        Some((names, typed)) => (format!("{names},"), typed),
+        None => (String::new(), value),
+    };
+    Some((format!("{flag}{names}"), typed))
+}
+
+/// The `--context` values to offer: each context not named yet that starts as typed, after
+/// what comes before it on the word.
+fn context_candidates(lead: &str, typed: &str, contexts: &[String]) -> Vec<String> {
+    let named: Vec<&str> = lead
+        .trim_start_matches("--context=")
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .collect();
+    contexts
+        .iter()
+        .filter(|c| c.starts_with(typed) && !named.contains(&c.as_str()))
+        .map(|c| format!("{lead}{c}"))
+        .collect()
+}
+
 /// The cluster flags among `words` (`--kubeconfig`, `--context`, `-n`), as the command
 /// being completed would use them.
 fn kube_args(words: &[String]) -> KubeArgs {
@@ -146,7 +179,10 @@ fn kube_args(words: &[String]) -> KubeArgs {
         let mut value = || inline.clone().or_else(|| it.peek().map(|v| v.to_string()));
         match flag {
             "--kubeconfig" => args.kubeconfig = value().map(Into::into),
-            "--context" => args.context = value(),
+            // NB: of several contexts, names are completed from the first.
+            "--context" => {
+                args.context = value().map(|v| v.split(',').next().unwrap_or_default().into())
+            }
             "--cluster" => args.cluster = value(),
             "--user" => args.user = value(),
             "-s" | "--server" => args.server = value(),
@@ -177,6 +213,17 @@ async fn names(words: &[String], kind: &str) -> Vec<String> {
 
 /// `kubectl rotate __complete WORDS...`: prints the candidates and the directive.
 pub async fn run(words: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    if let Some((lead, typed)) = context_value(words) {
+        let mut args = kube_args(&words[..words.len() - 1]);
+        args.context = None;
+        let contexts: Vec<String> = read_kubeconfig(&args)
+            .map(|k| k.contexts.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        for c in context_candidates(&lead, typed, &contexts) {
+            writeln!(out, "{c}")?;
+        }
+        return writeln!(out, ":{NO_FILE}");
+    }
     let listed = match kind_to_list(words) {
         Some(kind) => names(words, kind).await,
         None => Vec::new(),
@@ -256,6 +303,30 @@ mod tests {
         let names = ["pg-demo".to_string()];
         let (c, _) = candidates(&words(&["schedule", "pg/"]), &names);
         assert_eq!(c, ["pg/pg-demo"]);
+    }
+
+    #[test]
+    fn context_values_are_completed_after_a_comma_too_without_repeating_a_name() {
+        let contexts: Vec<String> = ["prod", "staging", "sandbox"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let offer = |w: &[&str]| {
+            let w = words(w);
+            let (lead, typed) = context_value(&w).expect("a --context value");
+            context_candidates(&lead, typed, &contexts)
+        };
+        assert_eq!(offer(&["list", "--context", "s"]), ["staging", "sandbox"]);
+        assert_eq!(
+            offer(&["list", "--context", "staging,"]),
+            ["staging,prod", "staging,sandbox"]
+        );
+        assert_eq!(
+            offer(&["list", "--context=prod,sa"]),
+            ["--context=prod,sandbox"]
+        );
+        assert_eq!(context_value(&words(&["list", "--context"])), None);
+        assert_eq!(context_value(&words(&["list", "pg/"])), None);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub fn plan(args: &RetryArgs) -> Result<ChangePlan> {
         false,
     )?;
     plan.retry = true;
+    // NB: one target, so only several contexts ask for confirmation.
+    plan.yes = args.yes;
     Ok(plan)
 }
 

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use super::table::NONE;
+use super::table::{Sheet, NONE};
 use super::{to_json, to_yaml, Style};
 use crate::cli::Format;
 use crate::cmd::list::{ListPlan, ListReport};
@@ -31,7 +31,7 @@ pub(super) fn or_none(s: Option<&str>) -> String {
         .unwrap_or_else(|| NONE.into())
 }
 
-fn emit(v: &Value, format: Format, out: &mut dyn Write) -> Result<()> {
+pub(super) fn emit(v: &Value, format: Format, out: &mut dyn Write) -> Result<()> {
     match format {
         Format::Yaml => write!(out, "{}", to_yaml(v)?)?,
         _ => writeln!(out, "{}", to_json(v)?)?,
@@ -40,14 +40,14 @@ fn emit(v: &Value, format: Format, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Each of `warnings` on stderr, as kubectl prints its own.
-fn warn(err: &mut dyn Write, warnings: &[String]) -> Result<()> {
+pub(super) fn warn(err: &mut dyn Write, warnings: &[String]) -> Result<()> {
     for w in warnings {
         writeln!(err, "Warning: {w}")?;
     }
     Ok(())
 }
 
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
+pub(super) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::Unexpected(e.to_string()))
 }
 
@@ -71,6 +71,96 @@ fn shown(p: Option<&Password>, reveal: bool) -> String {
     }
 }
 
+/// `prev`'s credentials as a table.
+pub(super) fn prev_sheet(r: &PrevReport, reveal: bool) -> Sheet {
+    let now = jiff::Timestamp::now();
+    let rows = r
+        .credentials
+        .iter()
+        .map(|c| {
+            vec![
+                c.role.as_str().to_string(),
+                or_none(c.username.as_deref()),
+                shown(c.password.as_ref(), reveal),
+                c.secret.clone(),
+                if c.keys.is_empty() {
+                    NONE.into()
+                } else {
+                    c.keys.join(",")
+                },
+                or_none(c.last_rotated.as_deref()),
+                match &c.last_rotated {
+                    Some(t) => ago(Some(t), now),
+                    None => NONE.into(),
+                },
+            ]
+        })
+        .collect();
+    Sheet {
+        headers: vec![
+            "ROLE",
+            "USERNAME",
+            "PASSWORD",
+            "SECRET",
+            "KEYS",
+            "LAST ROTATED",
+            "AGE",
+        ],
+        rows,
+    }
+}
+
+/// The line under `prev`'s table about Arc's service-managed credentials generation.
+pub(super) fn generation_line(r: &PrevReport) -> Option<String> {
+    let g = r.generation.as_ref()?;
+    let previous = g
+        .previous
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "none (no rollback allowed now)".into());
+    let changed = g
+        .changed_at
+        .as_deref()
+        .map(|t| format!("; changed {t}"))
+        .unwrap_or_default();
+    Some(format!(
+        "Service-managed credentials generation: {} (previous: {previous}{changed})",
+        g.current
+    ))
+}
+
+/// `prev`'s `-o json|yaml` document.
+pub(super) fn prev_document(r: &PrevReport, reveal: bool) -> Result<Value> {
+    let creds: Vec<Value> = r
+        .credentials
+        .iter()
+        .map(|c| {
+            json!({
+                "role": c.role,
+                "username": c.username,
+                "password": c.password.as_ref().map(|p| shown(Some(p), reveal)),
+                "secret": c.secret,
+                "keys": c.keys,
+                "lastRotated": c.last_rotated,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "apiVersion": API_VERSION,
+        "kind": "PreviousCredentials",
+        "metadata": Meta { name: &r.name, namespace: &r.namespace },
+        "targetKind": r.target_kind,
+        "targetGroup": r.target_group,
+        "credentials": creds,
+    });
+    if let Some(g) = &r.generation {
+        v["generation"] = to_value(g)?;
+    }
+    if let Some(n) = &r.note {
+        v["note"] = json!(n);
+    }
+    Ok(v)
+}
+
 /// Prints `prev`.
 pub fn prev(
     r: &PrevReport,
@@ -83,92 +173,14 @@ pub fn prev(
     if reveal {
         writeln!(err, "{REVEAL_WARNING}")?;
     }
-    let now = jiff::Timestamp::now();
     match format {
         Format::Table | Format::Wide => {
-            let rows: Vec<Vec<String>> = r
-                .credentials
-                .iter()
-                .map(|c| {
-                    vec![
-                        c.role.as_str().to_string(),
-                        or_none(c.username.as_deref()),
-                        shown(c.password.as_ref(), reveal),
-                        c.secret.clone(),
-                        if c.keys.is_empty() {
-                            NONE.into()
-                        } else {
-                            c.keys.join(",")
-                        },
-                        or_none(c.last_rotated.as_deref()),
-                        match &c.last_rotated {
-                            Some(t) => ago(Some(t), now),
-                            None => NONE.into(),
-                        },
-                    ]
-                })
-                .collect();
-            style.table(
-                out,
-                &[
-                    "ROLE",
-                    "USERNAME",
-                    "PASSWORD",
-                    "SECRET",
-                    "KEYS",
-                    "LAST ROTATED",
-                    "AGE",
-                ],
-                &rows,
-            )?;
-            if let Some(g) = &r.generation {
-                let previous = g
-                    .previous
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "none (no rollback allowed now)".into());
-                let changed = g
-                    .changed_at
-                    .as_deref()
-                    .map(|t| format!("; changed {t}"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "\nService-managed credentials generation: {} (previous: {previous}{changed})",
-                    g.current
-                )?;
+            style.sheet(out, &prev_sheet(r, reveal))?;
+            if let Some(line) = generation_line(r) {
+                writeln!(out, "\n{line}")?;
             }
         }
-        Format::Json | Format::Yaml => {
-            let creds: Vec<Value> = r
-                .credentials
-                .iter()
-                .map(|c| {
-                    json!({
-                        "role": c.role,
-                        "username": c.username,
-                        "password": c.password.as_ref().map(|p| shown(Some(p), reveal)),
-                        "secret": c.secret,
-                        "keys": c.keys,
-                        "lastRotated": c.last_rotated,
-                    })
-                })
-                .collect();
-            let mut v = json!({
-                "apiVersion": API_VERSION,
-                "kind": "PreviousCredentials",
-                "metadata": Meta { name: &r.name, namespace: &r.namespace },
-                "targetKind": r.target_kind,
-                "targetGroup": r.target_group,
-                "credentials": creds,
-            });
-            if let Some(g) = &r.generation {
-                v["generation"] = to_value(g)?;
-            }
-            if let Some(n) = &r.note {
-                v["note"] = json!(n);
-            }
-            emit(&v, format, out)?;
-        }
+        Format::Json | Format::Yaml => emit(&prev_document(r, reveal)?, format, out)?,
         Format::Name => {
             let mut secrets: Vec<&str> = r.credentials.iter().map(|c| c.secret.as_str()).collect();
             secrets.dedup();
@@ -186,24 +198,37 @@ pub fn prev(
 /// Prints `status`.
 pub fn status(r: &StatusReport, style: Style, out: &mut dyn Write) -> Result<()> {
     let format = style.format;
-    let now = jiff::Timestamp::now();
     match format {
-        Format::Json | Format::Yaml => return emit(&to_value(r)?, format, out),
+        Format::Json | Format::Yaml => emit(&to_value(r)?, format, out),
         Format::Name => {
             let name = match &r.request {
                 Some(q) => object_name(&q.kind, KUBEDB_OPS_GROUP, &q.name),
                 None => r.subject.object_name(),
             };
             writeln!(out, "{name}")?;
-            return Ok(());
+            Ok(())
         }
-        Format::Table | Format::Wide => {}
+        Format::Table | Format::Wide => describe(r, style, None, out),
     }
-    let mut f: Vec<(&str, String)> = vec![
+}
+
+/// `status` as `kubectl describe` reads, led by `Context:` when `context` is given.
+pub(super) fn describe(
+    r: &StatusReport,
+    style: Style,
+    context: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let now = jiff::Timestamp::now();
+    let mut f: Vec<(&str, String)> = context
+        .map(|c| ("Context", c.to_string()))
+        .into_iter()
+        .collect();
+    f.extend([
         ("Name", r.subject.name.clone()),
         ("Namespace", r.subject.namespace.clone()),
         ("Kind", r.subject.target_kind.clone()),
-    ];
+    ]);
     let tls = r
         .tls
         .as_ref()
@@ -317,9 +342,8 @@ pub fn history(
 ) -> Result<()> {
     let format = style.format;
     warn(err, &r.warnings)?;
-    let wide = format == Format::Wide;
     match format {
-        Format::Json | Format::Yaml => return emit(&to_value(r)?, format, out),
+        Format::Json | Format::Yaml => emit(&to_value(r)?, format, out),
         Format::Name => {
             for q in &r.requests {
                 writeln!(
@@ -328,24 +352,32 @@ pub fn history(
                     object_name(&q.request.kind, KUBEDB_OPS_GROUP, &q.request.name)
                 )?;
             }
-            return Ok(());
+            Ok(())
         }
-        Format::Table | Format::Wide => {}
+        Format::Table | Format::Wide => match history_sheet(r, format == Format::Wide) {
+            Some(sheet) => style.sheet(out, &sheet),
+            None => Ok(writeln!(err, "{}", no_history(r))?),
+        },
     }
-    if r.requests.is_empty() && r.generations.is_empty() {
-        writeln!(
-            err,
-            "No rotations recorded for {} {:?} in namespace {}.",
-            r.subject.target_kind, r.subject.name, r.subject.namespace
-        )?;
-        return Ok(());
-    }
+}
+
+/// What stderr says when a database has no history.
+pub(super) fn no_history(r: &HistoryReport) -> String {
+    format!(
+        "No rotations recorded for {} {:?} in namespace {}.",
+        r.subject.target_kind, r.subject.name, r.subject.namespace
+    )
+}
+
+/// `history` as a table: the ops requests (KubeDB), else the generation changes (Arc);
+/// `None` when there is neither.
+pub(super) fn history_sheet(r: &HistoryReport, wide: bool) -> Option<Sheet> {
     if !r.requests.is_empty() {
         let mut headers = vec!["NAME", "PHASE", "SOURCE", "STARTED", "DURATION"];
         if wide {
             headers.extend(["USER", "REASON"]);
         }
-        let rows: Vec<Vec<String>> = r
+        let rows = r
             .requests
             .iter()
             .map(|h| {
@@ -366,38 +398,39 @@ pub fn history(
                 row
             })
             .collect();
-        style.table(out, &headers, &rows)?;
-    } else {
-        let mut headers = vec!["ACTION", "GENERATION", "USER", "TIME"];
-        if wide {
-            headers.push("MESSAGE");
-        }
-        let gen = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "?".into());
-        let rows: Vec<Vec<String>> = r
-            .generations
-            .iter()
-            .map(|g| {
-                let mut row = vec![
-                    g.action.clone(),
-                    format!("{}->{}", gen(g.from), gen(g.to)),
-                    g.user.clone(),
-                    or_none(g.time.as_deref()),
-                ];
-                if wide {
-                    row.push(g.message.clone());
-                }
-                row
-            })
-            .collect();
-        style.table(out, &headers, &rows)?;
+        return Some(Sheet { headers, rows });
     }
-    Ok(())
+    if r.generations.is_empty() {
+        return None;
+    }
+    let mut headers = vec!["ACTION", "GENERATION", "USER", "TIME"];
+    if wide {
+        headers.push("MESSAGE");
+    }
+    let gen = |g: Option<i64>| g.map(|g| g.to_string()).unwrap_or_else(|| "?".into());
+    let rows = r
+        .generations
+        .iter()
+        .map(|g| {
+            let mut row = vec![
+                g.action.clone(),
+                format!("{}->{}", gen(g.from), gen(g.to)),
+                g.user.clone(),
+                or_none(g.time.as_deref()),
+            ];
+            if wide {
+                row.push(g.message.clone());
+            }
+            row
+        })
+        .collect();
+    Some(Sheet { headers, rows })
 }
 
 /// One `list` item as a Kubernetes-style object: apiVersion, kind `Credential`, metadata
 /// with the database's name and namespace (moved there from the top level), the other
 /// fields as they were, and `prevKept` a boolean (`null` when the Secret could not be read).
-fn list_item(r: &CredentialRow) -> Result<Value> {
+pub(super) fn list_item(r: &CredentialRow) -> Result<Value> {
     let mut v = to_value(r)?;
     let fields = v
         .as_object_mut()
@@ -434,27 +467,39 @@ pub fn list(
     match format {
         Format::Json | Format::Yaml => {
             let items = rows.iter().map(list_item).collect::<Result<Vec<_>>>()?;
-            let v = json!({"apiVersion": API_VERSION, "kind": "CredentialList", "items": items});
-            return emit(&v, format, out);
+            emit(&credential_list(items), format, out)
         }
         Format::Name => {
             for r in rows {
                 writeln!(out, "{}", object_name(r.kind, r.group, &r.name))?;
             }
-            return Ok(());
+            Ok(())
         }
-        Format::Table | Format::Wide => {}
+        Format::Table | Format::Wide if rows.is_empty() => {
+            Ok(writeln!(err, "{}", no_databases(plan))?)
+        }
+        Format::Table | Format::Wide => {
+            style.sheet(out, &list_sheet(rows, plan, format == Format::Wide))
+        }
     }
-    if rows.is_empty() {
-        let msg = match (&plan.older_than, plan.all_namespaces) {
-            (Some(age), _) => format!("No databases with credentials older than {age}."),
-            (None, true) => "No resources found".into(),
-            (None, false) => "No resources found in this namespace.".into(),
-        };
-        writeln!(err, "{msg}")?;
-        return Ok(());
+}
+
+/// `list -o json|yaml`: a `CredentialList` of `items`.
+pub(super) fn credential_list(items: Vec<Value>) -> Value {
+    json!({"apiVersion": API_VERSION, "kind": "CredentialList", "items": items})
+}
+
+/// What stderr says when `list` finds nothing.
+pub(super) fn no_databases(plan: &ListPlan) -> String {
+    match (&plan.older_than, plan.all_namespaces) {
+        (Some(age), _) => format!("No databases with credentials older than {age}."),
+        (None, true) => "No resources found".into(),
+        (None, false) => "No resources found in this namespace.".into(),
     }
-    let wide = format == Format::Wide;
+}
+
+/// `list` as a table: NAMESPACE first with `-A`; `-o wide` adds columns.
+pub(super) fn list_sheet(rows: &[CredentialRow], plan: &ListPlan, wide: bool) -> Sheet {
     let mut headers = Vec::new();
     if plan.all_namespaces {
         headers.push("NAMESPACE");
@@ -479,7 +524,7 @@ pub fn list(
             "ROTATE AFTER",
         ]);
     }
-    let body: Vec<Vec<String>> = rows
+    let rows = rows
         .iter()
         .map(|r| {
             let mut row = Vec::new();
@@ -522,8 +567,7 @@ pub fn list(
             row
         })
         .collect();
-    style.table(out, &headers, &body)?;
-    Ok(())
+    Sheet { headers, rows }
 }
 
 /// Prints `consumers`.
@@ -550,60 +594,76 @@ pub fn consumers(
         }
         Format::Table | Format::Wide => {}
     }
-    if r.items.is_empty() {
-        writeln!(
-            err,
-            "No workloads in namespace {} read {}.",
-            r.subject.namespace,
-            r.secrets
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        )?;
-    } else {
-        let wide = format == Format::Wide;
-        let mut headers = vec![
-            "KIND", "NAME", "SECRET", "READS", "PICKS UP", "RELOADER", "READY",
-        ];
-        if wide {
-            headers.push("MANAGED BY");
-        }
-        let rows: Vec<Vec<String>> = r
-            .items
-            .iter()
-            .map(|c| {
-                let mut row = vec![
-                    c.kind.to_string(),
-                    c.name.clone(),
-                    if c.stale {
-                        format!("{} (old)", c.secret)
-                    } else {
-                        c.secret.clone()
-                    },
-                    c.reads.join(","),
-                    c.picks_up.to_string(),
-                    if c.reloader { "yes" } else { "no" }.to_string(),
-                    c.ready.clone(),
-                ];
-                if wide {
-                    let managers = r
-                        .secrets
-                        .iter()
-                        .find(|s| s.name == c.secret)
-                        .map(|s| s.managers.join(", "))
-                        .unwrap_or_default();
-                    row.push(or_none(
-                        Some(&managers)
-                            .filter(|m| !m.is_empty())
-                            .map(|m| m.as_str()),
-                    ));
-                }
-                row
-            })
-            .collect();
-        style.table(out, &headers, &rows)?;
+    match consumers_sheet(r, format == Format::Wide) {
+        Some(sheet) => style.sheet(out, &sheet)?,
+        None => writeln!(err, "{}", no_consumers(r))?,
     }
+    consumers_warnings(r, err)
+}
+
+/// What stderr says when no workload reads the credential.
+pub(super) fn no_consumers(r: &ConsumersReport) -> String {
+    format!(
+        "No workloads in namespace {} read {}.",
+        r.subject.namespace,
+        r.secrets
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
+}
+
+/// `consumers` as a table; `None` when no workload reads the credential.
+pub(super) fn consumers_sheet(r: &ConsumersReport, wide: bool) -> Option<Sheet> {
+    if r.items.is_empty() {
+        return None;
+    }
+    let mut headers = vec![
+        "KIND", "NAME", "SECRET", "READS", "PICKS UP", "RELOADER", "READY",
+    ];
+    if wide {
+        headers.push("MANAGED BY");
+    }
+    let rows = r
+        .items
+        .iter()
+        .map(|c| {
+            let mut row = vec![
+                c.kind.to_string(),
+                c.name.clone(),
+                if c.stale {
+                    format!("{} (old)", c.secret)
+                } else {
+                    c.secret.clone()
+                },
+                c.reads.join(","),
+                c.picks_up.to_string(),
+                if c.reloader { "yes" } else { "no" }.to_string(),
+                c.ready.clone(),
+            ];
+            if wide {
+                let managers = r
+                    .secrets
+                    .iter()
+                    .find(|s| s.name == c.secret)
+                    .map(|s| s.managers.join(", "))
+                    .unwrap_or_default();
+                row.push(or_none(
+                    Some(&managers)
+                        .filter(|m| !m.is_empty())
+                        .map(|m| m.as_str()),
+                ));
+            }
+            row
+        })
+        .collect();
+    Some(Sheet { headers, rows })
+}
+
+/// The warnings under `consumers`' table: Secrets a controller would write back, and
+/// workloads that read a Secret the database no longer uses.
+pub(super) fn consumers_warnings(r: &ConsumersReport, err: &mut dyn Write) -> Result<()> {
     for s in r.secrets.iter().filter(|s| !s.managers.is_empty()) {
         writeln!(
             err,

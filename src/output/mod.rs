@@ -1,8 +1,25 @@
 //! The only code that writes results: tables, JSON, YAML, names; plus the stderr renderings
 //! of progress, hints and errors. Everything takes a writer so tests print into a `Vec<u8>`.
 
+/// The `Progress` methods of a type that reports through its `progress` field.
+macro_rules! progress_through_field {
+    () => {
+        fn event(&mut self, event: &$crate::report::ProgressEvent) {
+            self.progress.event(event);
+        }
+        fn warn(&mut self, message: &str) {
+            self.progress.warn(message);
+        }
+        fn note(&mut self, line: &str) {
+            self.progress.note(line);
+        }
+    };
+}
+
+pub mod contexts;
 pub mod inspect;
 pub mod jsonpath;
+pub mod prefix;
 pub mod schedule;
 pub mod table;
 pub mod template;
@@ -50,6 +67,11 @@ impl Style {
     pub fn table(self, out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> Result<()> {
         Ok(table::write_with(out, headers, rows, !self.no_headers)?)
     }
+
+    /// Writes a [`Sheet`](table::Sheet) as [`Style::table`] does.
+    pub fn sheet(self, out: &mut dyn Write, sheet: &table::Sheet) -> Result<()> {
+        self.table(out, &sheet.headers, &sheet.rows)
+    }
 }
 
 /// The `-o name` form of a rotation: the ops request if there is one, else the target.
@@ -68,10 +90,58 @@ pub fn print_outcome(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<()> {
-    let format = style.format;
+    notes_before(outcome, err)?;
+    match (outcome, printed(outcome, style.format)) {
+        (Outcome::Preview { name, .. }, _) if style.format == Format::Name => {
+            writeln!(out, "{name}")?
+        }
+        (_, Printed::Rows([])) => {}
+        (_, Printed::Rows(rows)) => print_rotations(rows, style, out)?,
+        (_, Printed::Documents(documents)) => print_documents(documents, style.format, out)?,
+    }
+    notes_after(outcome, err)
+}
+
+/// What an outcome prints on stdout.
+pub(crate) enum Printed<'a> {
+    /// Rotations, a row (or document) each.
+    Rows(&'a [Rotation]),
+    /// What a client dry run would send (in bulk, under `-o json|yaml`).
+    Documents(&'a [serde_json::Value]),
+}
+
+/// What `outcome` prints on stdout in `format`.
+pub(crate) fn printed(outcome: &Outcome, format: Format) -> Printed<'_> {
+    match outcome {
+        Outcome::Done { rotation, .. } => Printed::Rows(std::slice::from_ref(rotation)),
+        Outcome::Preview { documents, .. } => Printed::Documents(documents),
+        Outcome::Bulk(report) => match format {
+            Format::Json | Format::Yaml if !report.documents.is_empty() => {
+                Printed::Documents(&report.documents)
+            }
+            _ => Printed::Rows(&report.rows),
+        },
+    }
+}
+
+/// The stderr notes printed before an outcome: what a client dry run would send.
+pub(crate) fn notes_before(outcome: &Outcome, err: &mut dyn Write) -> Result<()> {
+    let requests = match outcome {
+        Outcome::Preview { requests, .. } => requests,
+        Outcome::Bulk(report) if !report.requests.is_empty() => &report.requests,
+        _ => return Ok(()),
+    };
+    writeln!(err, "client dry run: nothing was sent; would send:")?;
+    for r in requests {
+        writeln!(err, "  {r}")?;
+    }
+    Ok(())
+}
+
+/// The stderr notes printed after an outcome: how to follow it, what a server dry run did.
+pub(crate) fn notes_after(outcome: &Outcome, err: &mut dyn Write) -> Result<()> {
     match outcome {
         Outcome::Done { rotation, follow } => {
-            print_rotations(std::slice::from_ref(rotation), style, out)?;
             if rotation.dry_run == DryRun::Server {
                 writeln!(
                     err,
@@ -81,35 +151,8 @@ pub fn print_outcome(
                 writeln!(err, "follow it with: {follow}")?;
             }
         }
-        Outcome::Preview {
-            documents,
-            name,
-            requests,
-            ..
-        } => {
-            writeln!(err, "client dry run: nothing was sent; would send:")?;
-            for r in requests {
-                writeln!(err, "  {r}")?;
-            }
-            match format {
-                Format::Name => writeln!(out, "{name}")?,
-                _ => print_documents(documents, format, out)?,
-            }
-        }
+        Outcome::Preview { .. } => {}
         Outcome::Bulk(report) => {
-            if !report.requests.is_empty() {
-                writeln!(err, "client dry run: nothing was sent; would send:")?;
-                for r in &report.requests {
-                    writeln!(err, "  {r}")?;
-                }
-            }
-            match format {
-                Format::Json | Format::Yaml if !report.documents.is_empty() => {
-                    print_documents(&report.documents, format, out)?
-                }
-                _ if report.rows.is_empty() => {}
-                _ => print_rotations(&report.rows, style, out)?,
-            }
             let server_dry_run = report.rows.iter().any(|r| r.dry_run == DryRun::Server);
             if server_dry_run && report.failed.len() < report.rows.len() {
                 writeln!(
@@ -151,44 +194,7 @@ pub fn print_rotations(rows: &[Rotation], style: Style, out: &mut dyn Write) -> 
     let format = style.format;
     match format {
         Format::Table | Format::Wide => {
-            let wide = format == Format::Wide;
-            // One layout for one target and for many: the summary of each rotation.
-            let mut headers = vec!["NAMESPACE", "KIND", "NAME"];
-            if wide {
-                headers.push("ACTION");
-            }
-            headers.push("REQUEST");
-            if wide {
-                headers.push("SECRET");
-            }
-            headers.extend(["PHASE", "DURATION", "MESSAGE"]);
-            let none = || table::NONE.to_string();
-            let body = rows
-                .iter()
-                .map(|r| {
-                    let mut row = vec![
-                        r.subject.namespace.clone(),
-                        r.subject.target_kind.clone(),
-                        r.subject.name.clone(),
-                    ];
-                    if wide {
-                        row.push(r.action.as_str().to_string());
-                    }
-                    row.push(request_cell(r));
-                    if wide {
-                        row.push(r.secret.clone().unwrap_or_else(none));
-                    }
-                    row.push(phase_cell(r));
-                    row.push(
-                        r.duration_seconds
-                            .map(|s| human(std::time::Duration::from_secs_f64(s)))
-                            .unwrap_or_else(none),
-                    );
-                    row.push(r.message.clone().unwrap_or_default());
-                    row
-                })
-                .collect::<Vec<_>>();
-            style.table(out, &headers, &body)?;
+            style.sheet(out, &rotations_sheet(rows, format == Format::Wide))?
         }
         Format::Json => {
             let v = match rows {
@@ -216,6 +222,75 @@ pub fn print_rotations(rows: &[Rotation], style: Style, out: &mut dyn Write) -> 
         }
     }
     Ok(())
+}
+
+/// Rotations as a table: one layout for one target and for many, the summary of each.
+pub(crate) fn rotations_sheet(rows: &[Rotation], wide: bool) -> table::Sheet {
+    let mut headers = vec!["NAMESPACE", "KIND", "NAME"];
+    if wide {
+        headers.push("ACTION");
+    }
+    headers.push("REQUEST");
+    if wide {
+        headers.push("SECRET");
+    }
+    headers.extend(["PHASE", "DURATION", "MESSAGE"]);
+    let none = || table::NONE.to_string();
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.subject.namespace.clone(),
+                r.subject.target_kind.clone(),
+                r.subject.name.clone(),
+            ];
+            if wide {
+                row.push(r.action.as_str().to_string());
+            }
+            row.push(request_cell(r));
+            if wide {
+                row.push(r.secret.clone().unwrap_or_else(none));
+            }
+            row.push(phase_cell(r));
+            row.push(
+                r.duration_seconds
+                    .map(|s| human(std::time::Duration::from_secs_f64(s)))
+                    .unwrap_or_else(none),
+            );
+            row.push(r.message.clone().unwrap_or_default());
+            row
+        })
+        .collect();
+    table::Sheet { headers, rows }
+}
+
+/// What `--restart-consumers` did, as a table.
+pub(crate) fn restarts_sheet(rows: &[RestartRow]) -> table::Sheet {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.namespace.clone(),
+                r.kind.to_string(),
+                r.name.clone(),
+                r.action.clone(),
+                r.result.clone(),
+            ]
+        })
+        .collect();
+    table::Sheet {
+        headers: vec!["NAMESPACE", "KIND", "NAME", "RESTART", "ROLLOUT"],
+        rows,
+    }
+}
+
+/// What `--restart-consumers` did, as the document `-o json|yaml` prints.
+pub(crate) fn restarts_document(rows: &[RestartRow]) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": crate::report::API_VERSION,
+        "kind": "ConsumerRestartList",
+        "items": rows,
+    })
 }
 
 fn request_cell(r: &Rotation) -> String {
@@ -348,15 +423,7 @@ impl<'a> Console<'a> {
 }
 
 impl Progress for Console<'_> {
-    fn event(&mut self, event: &ProgressEvent) {
-        self.progress.event(event);
-    }
-    fn warn(&mut self, message: &str) {
-        self.progress.warn(message);
-    }
-    fn note(&mut self, line: &str) {
-        self.progress.note(line);
-    }
+    progress_through_field!();
 }
 
 impl Ui for Console<'_> {
@@ -374,9 +441,7 @@ impl Ui for Console<'_> {
     fn verification(&mut self, report: &VerifyReport) -> Result<()> {
         self.separate()?;
         if self.style.format == Format::Name {
-            for n in &report.notes {
-                writeln!(self.progress.w, "note: {n}")?;
-            }
+            verify::notes(report, &mut self.progress.w)?;
         } else {
             verify::report(report, self.style, self.out, &mut self.progress.w)?;
         }
@@ -388,11 +453,7 @@ impl Ui for Console<'_> {
         self.separate()?;
         match self.style.format {
             Format::Json | Format::Yaml => {
-                let v = serde_json::json!({
-                    "apiVersion": crate::report::API_VERSION,
-                    "kind": "ConsumerRestartList",
-                    "items": rows,
-                });
+                let v = restarts_document(rows);
                 match self.style.format {
                     Format::Yaml => write!(self.out, "{}", to_yaml(&v)?)?,
                     _ => writeln!(self.out, "{}", to_json(&v)?)?,
@@ -403,25 +464,7 @@ impl Ui for Console<'_> {
                     writeln!(self.out, "{}.apps/{}", r.kind.to_ascii_lowercase(), r.name)?;
                 }
             }
-            _ => {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.namespace.clone(),
-                            r.kind.to_string(),
-                            r.name.clone(),
-                            r.action.clone(),
-                            r.result.clone(),
-                        ]
-                    })
-                    .collect();
-                self.style.table(
-                    self.out,
-                    &["NAMESPACE", "KIND", "NAME", "RESTART", "ROLLOUT"],
-                    &table,
-                )?;
-            }
+            _ => self.style.sheet(self.out, &restarts_sheet(rows))?,
         }
         self.out.flush()?;
         Ok(())

@@ -25,6 +25,16 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// A table before it is printed: what a verb's printer builds, and what the tables of
+/// several contexts are merged from (`output::contexts`), so nothing is re-read from text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sheet {
+    /// The upper-case headers.
+    pub headers: Vec<&'static str>,
+    /// One cell per header in each row (a shorter row leaves the last cells empty).
+    pub rows: Vec<Vec<String>>,
+}
+
 /// Writes `headers` and `rows` as a kubectl table.
 pub fn write(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
     write_with(out, headers, rows, true)

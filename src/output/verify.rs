@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::table::NONE;
+use super::table::{Sheet, NONE};
 use super::{to_json, to_yaml, Style};
 use crate::cli::Format;
 use crate::error::{Error, Result};
@@ -30,44 +30,51 @@ pub fn report(
 ) -> Result<()> {
     let format = style.format;
     match format {
-        Format::Table | Format::Wide => {
-            let wide = format == Format::Wide;
-            let mut headers = vec!["CREDENTIAL", "USERNAME", "RESULT", "DETAIL", "LATENCY"];
-            if wide {
-                headers.extend(["CODE", "EXPECTED", "VIA"]);
-            }
-            let rows: Vec<Vec<String>> = r
-                .attempts
-                .iter()
-                .map(|a| {
-                    let cell = |s: &str| {
-                        if s.is_empty() {
-                            NONE.to_string()
-                        } else {
-                            s.to_string()
-                        }
-                    };
-                    let mut row = vec![
-                        a.credential.as_str().to_string(),
-                        cell(&a.username),
-                        a.result.clone(),
-                        cell(&a.detail),
-                        latency(a.latency_ms),
-                    ];
-                    if wide {
-                        row.push(cell(a.code.as_deref().unwrap_or("")));
-                        row.push(a.expected.clone());
-                        row.push(r.via.clone());
-                    }
-                    row
-                })
-                .collect();
-            style.table(out, &headers, &rows)?;
-        }
+        Format::Table | Format::Wide => style.sheet(out, &sheet(r, format == Format::Wide))?,
         Format::Json => writeln!(out, "{}", to_json(&value(r)?)?)?,
         Format::Yaml => write!(out, "{}", to_yaml(&value(r)?)?)?,
         Format::Name => writeln!(out, "{}", r.subject.object_name())?,
     }
+    notes(r, err)
+}
+
+/// The attempts as a table; `-o wide` adds CODE, EXPECTED and VIA.
+pub(super) fn sheet(r: &VerifyReport, wide: bool) -> Sheet {
+    let mut headers = vec!["CREDENTIAL", "USERNAME", "RESULT", "DETAIL", "LATENCY"];
+    if wide {
+        headers.extend(["CODE", "EXPECTED", "VIA"]);
+    }
+    let cell = |s: &str| {
+        if s.is_empty() {
+            NONE.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let rows = r
+        .attempts
+        .iter()
+        .map(|a| {
+            let mut row = vec![
+                a.credential.as_str().to_string(),
+                cell(&a.username),
+                a.result.clone(),
+                cell(&a.detail),
+                latency(a.latency_ms),
+            ];
+            if wide {
+                row.push(cell(a.code.as_deref().unwrap_or("")));
+                row.push(a.expected.clone());
+                row.push(r.via.clone());
+            }
+            row
+        })
+        .collect();
+    Sheet { headers, rows }
+}
+
+/// The notes of a verification (why a credential was not tried), on stderr.
+pub(super) fn notes(r: &VerifyReport, err: &mut dyn Write) -> Result<()> {
     for n in &r.notes {
         writeln!(err, "note: {n}")?;
     }
@@ -80,7 +87,7 @@ pub fn summary(r: &VerifyReport, err: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn value(r: &VerifyReport) -> Result<serde_json::Value> {
+pub(super) fn value(r: &VerifyReport) -> Result<serde_json::Value> {
     serde_json::to_value(r).map_err(|e| Error::Unexpected(e.to_string()))
 }
 

@@ -126,47 +126,12 @@ impl Env {
     pub fn run(&self, args: &[&str], stdin: &str, terminal: bool) -> Out {
         let kubeconfig = self.kubeconfig().to_string_lossy().into_owned();
         let cache = self.cache_dir().to_string_lossy().into_owned();
-        let argv = ["kubectl-rotate"]
-            .into_iter()
-            .chain(args.iter().copied())
+        let argv = args
+            .iter()
+            .copied()
             .chain(["--kubeconfig", kubeconfig.as_str()])
             .chain(["--cache-dir", cache.as_str()]);
-        // NB: stderr and the `-v` log are one buffer, as they are one stream in a process.
-        let (mut out, err) = (Vec::new(), Shared::default());
-        let code = match kubectl_rotate::cli::Cli::try_parse_from(argv) {
-            Err(e) => {
-                let text = e.render().to_string();
-                if e.use_stderr() {
-                    err.0.lock().unwrap().extend(text.bytes());
-                } else {
-                    out.extend(text.bytes());
-                }
-                e.exit_code()
-            }
-            Ok(cli) => {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
-                let mut input = stdin.as_bytes();
-                let mut err_writer = err.clone();
-                let mut io = kubectl_rotate::Io {
-                    out: &mut out,
-                    err: &mut err_writer,
-                    stdin: &mut input,
-                    stdin_is_terminal: terminal,
-                    log: Arc::new(Mutex::new(err.clone())),
-                };
-                i32::from(runtime.block_on(kubectl_rotate::run_to_exit_code(cli, &mut io)))
-            }
-        };
-        let err = err.0.lock().unwrap().clone();
-        let out = Out {
-            code,
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-        };
+        let out = in_process(argv, stdin, terminal);
         self.record(&out);
         out
     }
@@ -412,6 +377,50 @@ impl Env {
                 "a base64 password appeared in the plugin's output:\n{printed}"
             );
         }
+    }
+}
+
+/// Runs `kubectl-rotate ARGV` in this process (`kubectl_rotate::run_to_exit_code`) with
+/// in-memory streams: `stdin` is what it reads, `terminal` whether stdin counts as a
+/// terminal (then it may be asked a question). The arguments are taken as they are (no
+/// kubeconfig is added): [`Env::run`] adds its sandbox's.
+pub fn in_process<'a>(argv: impl IntoIterator<Item = &'a str>, stdin: &str, terminal: bool) -> Out {
+    let argv = std::iter::once("kubectl-rotate").chain(argv);
+    // NB: stderr and the `-v` log are one buffer, as they are one stream in a process.
+    let (mut out, err) = (Vec::new(), Shared::default());
+    let code = match kubectl_rotate::cli::Cli::try_parse_from(argv) {
+        Err(e) => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                err.0.lock().unwrap().extend(text.bytes());
+            } else {
+                out.extend(text.bytes());
+            }
+            e.exit_code()
+        }
+        Ok(cli) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let mut input = stdin.as_bytes();
+            let mut err_writer = err.clone();
+            let mut io = kubectl_rotate::Io {
+                out: &mut out,
+                err: &mut err_writer,
+                stdin: &mut input,
+                stdin_is_terminal: terminal,
+                log: Arc::new(Mutex::new(err.clone())),
+            };
+            i32::from(runtime.block_on(kubectl_rotate::run_to_exit_code(cli, &mut io)))
+        }
+    };
+    let err = err.0.lock().unwrap().clone();
+    Out {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
     }
 }
 
