@@ -471,3 +471,20 @@ fn context_names_complete_after_a_comma() {
     out.expect(0);
     assert_eq!(out.stdout, "a,b\n:4\n");
 }
+
+#[test]
+fn schedule_refuses_several_contexts_before_any_request() {
+    let two = Two::start();
+    let before = two.requests();
+    let out = two.run(&[
+        "schedule",
+        "pg/pg-demo",
+        "--every",
+        "30d",
+        "--context",
+        "a,b",
+    ]);
+    out.expect(2);
+    assert!(out.stderr.contains("once per context"), "{}", out.stderr);
+    assert_eq!(two.requests(), before);
+}
