@@ -22,6 +22,7 @@ mod mysql;
 mod postgres;
 mod redis;
 mod tds;
+mod vouch;
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
