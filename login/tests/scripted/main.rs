@@ -48,7 +48,8 @@ fn pair() -> (DuplexStream, DuplexStream) {
 async fn run<F, Fut>(p: Protocol, req: &LoginRequest<'_>, server: F) -> Outcome
 where
     F: FnOnce(DuplexStream) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send,
 {
     let (c, s) = pair();
     let task = tokio::spawn(server(s));
