@@ -5,6 +5,8 @@
 //! byte stream, as over a port-forward), checks what the client sends as the protocol's
 //! spec says, and answers with byte sequences built per that spec. The MongoDB fake
 //! verifies the client's SCRAM proof, and the TDS fake decodes the obfuscated password.
+//! The TDS, MongoDB, Elasticsearch and MySQL 8 scripts also serve TCP on 127.0.0.1, where
+//! real clients from Debian's packages vouch for them (vouch.rs).
 //!
 //! This file holds what every protocol's tests share; each protocol's scripted server and
 //! tests are in its own module, and the checks run against every protocol at once are in
