@@ -26,6 +26,13 @@ fn io(e: impl std::fmt::Display) -> std::io::Error {
 
 /// A TLS acceptor for the server, and the CA certificate as PEM.
 pub fn acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
+    acceptor_with_versions(rustls::DEFAULT_VERSIONS)
+}
+
+/// [`acceptor`] speaking only `versions` (TLS 1.2 alone, as SQL Server inside TDS 7.x).
+pub fn acceptor_with_versions(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let ca_key = KeyPair::generate().map_err(io)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(io)?;
     ca_params
@@ -51,7 +58,7 @@ pub fn acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(io)?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)

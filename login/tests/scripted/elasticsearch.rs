@@ -19,19 +19,22 @@ async fn read_http_request<S: AsyncRead + Unpin>(s: &mut S) -> String {
 }
 
 /// An Elasticsearch node with user `elastic` / `password`; `chunked` answers 200s chunked.
+/// Returns the request's head, and whether the credentials were right.
 async fn fake_elasticsearch<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     password: &str,
     chunked: bool,
-) {
+) -> (String, bool) {
     let r = read_http_request(&mut s).await;
     assert!(
         r.starts_with("GET /_security/_authenticate HTTP/1.1\r\n"),
         "{r}"
     );
-    assert!(r.contains("\r\nHost: localhost\r\n"), "{r}");
+    // HTTP/1.1 needs a Host header; Elasticsearch takes any (curl sends 127.0.0.1:PORT).
+    assert!(r.to_ascii_lowercase().contains("\r\nhost: "), "{r}");
     let expected = rotate_login::elasticsearch::basic_credentials("elastic", password);
-    let resp = if r.contains(&format!("\r\nAuthorization: Basic {expected}\r\n")) {
+    let right = r.contains(&format!("\r\nAuthorization: Basic {expected}\r\n"));
+    let resp = if right {
         let body = r#"{"username":"elastic","roles":["superuser"],"authentication_realm":{"name":"reserved","type":"reserved"},"authentication_type":"realm"}"#;
         if chunked {
             let (a, b) = body.split_at(20);
@@ -45,6 +48,7 @@ async fn fake_elasticsearch<S: AsyncRead + AsyncWrite + Unpin>(
     };
     s.write_all(resp.as_bytes()).await.unwrap();
     let _ = s.shutdown().await;
+    (r, right)
 }
 
 #[tokio::test]
@@ -53,7 +57,10 @@ async fn elasticsearch_200_is_accepted_and_401_is_rejected_with_the_error_type()
         let out = run(
             Protocol::Elasticsearch,
             &plain("elastic", "Es-Secret-1"),
-            move |s| async move { fake_elasticsearch(s, "Es-Secret-1", chunked).await },
+            move |s| async move {
+                let (r, _) = fake_elasticsearch(s, "Es-Secret-1", chunked).await;
+                assert!(r.contains("\r\nHost: localhost\r\n"), "{r}");
+            },
         )
         .await;
         assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
@@ -63,16 +70,27 @@ async fn elasticsearch_200_is_accepted_and_401_is_rejected_with_the_error_type()
     let out = run(
         Protocol::Elasticsearch,
         &plain("elastic", "wrong"),
-        |s| async move { fake_elasticsearch(s, "Es-Secret-1", false).await },
+        |s| async move {
+            fake_elasticsearch(s, "Es-Secret-1", false).await;
+        },
     )
     .await;
     assert_eq!(out.result, rejected("401"), "{out:?}");
     assert_eq!(out.detail, "security_exception: unable to authenticate user [elastic] for REST request [/_security/_authenticate]");
 }
 
+/// The sandbox's certificate without its ALPN list: Elasticsearch speaks HTTP/1.1 only and
+/// offers no ALPN, so a client that asks for h2 (curl does) gets HTTP/1.1.
+fn es_acceptor() -> (tokio_rustls::TlsAcceptor, String) {
+    let (acceptor, ca) = rotate_sandbox::tls::acceptor().unwrap();
+    let mut cfg = (**acceptor.config()).clone();
+    cfg.alpn_protocols.clear();
+    (std::sync::Arc::new(cfg).into(), ca)
+}
+
 #[tokio::test]
 async fn elasticsearch_over_tls_verifies_the_server_against_the_given_ca() {
-    let (acceptor, ca) = rotate_sandbox::tls::acceptor().unwrap();
+    let (acceptor, ca) = es_acceptor();
     let req = LoginRequest {
         tls: Tls::Require,
         ca_pem: Some(ca.as_bytes()),
@@ -81,7 +99,7 @@ async fn elasticsearch_over_tls_verifies_the_server_against_the_given_ca() {
     let a = acceptor.clone();
     let out = run(Protocol::Elasticsearch, &req, |s| async move {
         let tls = a.accept(s).await.expect("TLS handshake");
-        fake_elasticsearch(tls, "Es-Secret-1", false).await
+        fake_elasticsearch(tls, "Es-Secret-1", false).await;
     })
     .await;
     assert_eq!(out.result, LoginResult::Accepted, "{out:?}");
@@ -120,4 +138,70 @@ async fn elasticsearch_with_security_disabled_is_an_error() {
         "{}",
         out.detail
     );
+}
+
+/// curl logs in to the script with HTTP Basic, over plain HTTP and over TLS with the CA:
+/// 200 and the user with the right password, 401 with a wrong one.
+#[tokio::test]
+async fn elasticsearch_script_is_vouched_for_by_curl() {
+    let (acceptor, ca) = es_acceptor();
+    let dir = std::env::temp_dir().join(format!("rotate-login-es-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    for tls in [false, true] {
+        for (password, accepted) in [("Es-Secret-1", true), ("Wrong-Secret-2", false)] {
+            let a = acceptor.clone();
+            let server = crate::vouch::serve(move |s| {
+                let a = a.clone();
+                async move {
+                    if tls {
+                        let s = a.accept(s).await.expect("TLS handshake");
+                        fake_elasticsearch(s, "Es-Secret-1", false).await
+                    } else {
+                        fake_elasticsearch(s, "Es-Secret-1", false).await
+                    }
+                }
+            })
+            .await;
+            let scheme = if tls { "https" } else { "http" };
+            let url = format!(
+                "{scheme}://127.0.0.1:{}/_security/_authenticate",
+                server.port()
+            );
+            let user = format!("elastic:{password}");
+            let ran = crate::vouch::client(
+                "curl",
+                &[
+                    "-sS",
+                    "--cacert",
+                    ca_file.to_str().unwrap(),
+                    "-u",
+                    &user,
+                    "-w",
+                    "\nstatus %{http_code}\n",
+                    &url,
+                ],
+                "",
+                password,
+            )
+            .await;
+            let seen = server.finish().await;
+            assert!(ran.ok(), "curl: {}", ran.out);
+            let (status, body) = if accepted {
+                ("status 200", r#""username":"elastic""#)
+            } else {
+                ("status 401", "security_exception")
+            };
+            assert!(
+                ran.out.contains(status) && ran.out.contains(body),
+                "curl: {}",
+                ran.out
+            );
+            assert_eq!(seen.len(), 1, "one request");
+            assert!(seen[0].0.contains("\r\nUser-Agent: curl/"), "{}", seen[0].0);
+            assert_eq!(seen[0].1, accepted);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,8 @@
 //! byte stream, as over a port-forward), checks what the client sends as the protocol's
 //! spec says, and answers with byte sequences built per that spec. The MongoDB fake
 //! verifies the client's SCRAM proof, and the TDS fake decodes the obfuscated password.
+//! The TDS, MongoDB, Elasticsearch and MySQL 8 scripts also serve TCP on 127.0.0.1, where
+//! real clients from Debian's packages vouch for them (vouch.rs).
 //!
 //! This file holds what every protocol's tests share; each protocol's scripted server and
 //! tests are in its own module, and the checks run against every protocol at once are in
@@ -22,6 +24,7 @@ mod mysql;
 mod postgres;
 mod redis;
 mod tds;
+mod vouch;
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -47,7 +50,8 @@ fn pair() -> (DuplexStream, DuplexStream) {
 async fn run<F, Fut>(p: Protocol, req: &LoginRequest<'_>, server: F) -> Outcome
 where
     F: FnOnce(DuplexStream) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send,
 {
     let (c, s) = pair();
     let task = tokio::spawn(server(s));

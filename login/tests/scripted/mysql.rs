@@ -3,11 +3,12 @@
 //! client's tests against it.
 
 use rotate_login::{LoginRequest, LoginResult, Protocol, Tls};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::{plain, rejected, run, Io};
 
 const CLIENT_SSL: u32 = 0x800;
+const CLIENT_CONNECT_WITH_DB: u32 = 0x8;
 
 async fn read_packet<S: AsyncRead + Unpin + ?Sized>(s: &mut S) -> (u8, Vec<u8>) {
     let mut h = [0u8; 4];
@@ -57,7 +58,10 @@ fn parse_response(p: &[u8]) -> (u32, String, Vec<u8>, String) {
     let rest = &rest[nul + 1..];
     let n = usize::from(rest[0]);
     let auth = rest[1..1 + n].to_vec();
-    let rest = &rest[1 + n..];
+    let mut rest = &rest[1 + n..];
+    if caps & CLIENT_CONNECT_WITH_DB != 0 {
+        rest = &rest[rest.iter().position(|b| *b == 0).unwrap() + 1..];
+    }
     let plugin =
         String::from_utf8(rest[..rest.iter().position(|b| *b == 0).unwrap()].to_vec()).unwrap();
     (caps, user, auth, plugin)
@@ -82,12 +86,14 @@ enum Mysql8 {
     SwitchToNative,
 }
 
-async fn fake_mysql8(
-    s: DuplexStream,
+/// A MySQL 8 server with user `app` / `password`; returns whether it accepted the login
+/// (None: the client gave up first).
+async fn fake_mysql8<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    s: S,
     password: &'static str,
     mode: Mysql8,
     tls: Option<tokio_rustls::TlsAcceptor>,
-) {
+) -> Option<bool> {
     let mut s: Io = Box::new(s);
     write_packet(
         &mut s,
@@ -118,8 +124,12 @@ async fn fake_mysql8(
         Mysql8::FastAuth if auth == right => {
             write_packet(&mut s, seq + 1, &[1, 3]).await;
             write_packet(&mut s, seq + 2, OK).await;
+            Some(true)
         }
-        Mysql8::FastAuth => write_packet(&mut s, seq + 1, &err_1045()).await,
+        Mysql8::FastAuth => {
+            write_packet(&mut s, seq + 1, &err_1045()).await;
+            Some(false)
+        }
         Mysql8::FullAuth => {
             write_packet(&mut s, seq + 1, &[1, 4]).await;
             let Some((seq, clear)) = (async {
@@ -131,14 +141,12 @@ async fn fake_mysql8(
             })
             .await
             else {
-                return; // the client gave up (no TLS)
+                return None; // the client gave up (no TLS)
             };
-            let reply = if clear == [password.as_bytes(), b"\0"].concat() {
-                OK.to_vec()
-            } else {
-                err_1045()
-            };
+            let right = clear == [password.as_bytes(), b"\0"].concat();
+            let reply = if right { OK.to_vec() } else { err_1045() };
             write_packet(&mut s, seq + 1, &reply).await;
+            Some(right)
         }
         Mysql8::SwitchToNative => {
             let new_scramble = b"ABCDEFGHIJKLMNOPQRST";
@@ -148,13 +156,11 @@ async fn fake_mysql8(
             sw.push(0);
             write_packet(&mut s, seq + 1, &sw).await;
             let (seq, answer) = read_packet(&mut s).await;
-            let right = rotate_login::mysql::native_password(password.as_bytes(), new_scramble);
-            let reply = if answer == right {
-                OK.to_vec()
-            } else {
-                err_1045()
-            };
+            let right =
+                answer == rotate_login::mysql::native_password(password.as_bytes(), new_scramble);
+            let reply = if right { OK.to_vec() } else { err_1045() };
             write_packet(&mut s, seq + 1, &reply).await;
+            Some(right)
         }
     }
 }
@@ -236,6 +242,57 @@ async fn mysql_auth_switch_to_native_password_is_followed() {
     })
     .await;
     assert_eq!(out.result, rejected("1045"), "{out:?}");
+}
+
+/// The MariaDB client (Connector/C, whose caching_sha2_password plugin Debian ships in
+/// libmariadb3) logs in to the script: fast authentication on plain TCP, and full
+/// authentication (the password in clear) over TLS with the CA; accepted with the right
+/// password, ERROR 1045 with a wrong one.
+#[tokio::test]
+async fn mysql8_script_is_vouched_for_by_the_mariadb_client() {
+    let (acceptor, ca) = rotate_sandbox::tls::acceptor().unwrap();
+    let dir = std::env::temp_dir().join(format!("rotate-login-my8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let ssl_ca = format!("--ssl-ca={}", ca_file.display());
+    for mode in [Mysql8::FastAuth, Mysql8::FullAuth] {
+        for (password, accepted) in [("My8-Secret-1", true), ("Wrong-Secret-2", false)] {
+            let tls = (mode == Mysql8::FullAuth).then(|| acceptor.clone());
+            let server =
+                crate::vouch::serve(move |s| fake_mysql8(s, "My8-Secret-1", mode, tls.clone()))
+                    .await;
+            let port = server.port();
+            let pass = format!("--password={password}");
+            let mut args = vec![
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &port,
+                "-u",
+                "app",
+                &pass,
+            ];
+            if mode == Mysql8::FullAuth {
+                args.extend(["--ssl", &ssl_ca, "--ssl-verify-server-cert"]);
+            } else {
+                args.push("--skip-ssl");
+            }
+            let ran = crate::vouch::client("mariadb", &args, "", password).await;
+            let seen = server.finish().await;
+            assert_eq!(ran.ok(), accepted, "mariadb: {}", ran.out);
+            if !accepted {
+                assert!(
+                    ran.out.contains("ERROR 1045 (28000)"),
+                    "mariadb: {}",
+                    ran.out
+                );
+            }
+            assert_eq!(seen, [Some(accepted)], "one login, the script's verdict");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 pub fn handshake_packet() -> Vec<u8> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rotate_login::{tds, LoginRequest, LoginResult, Protocol, Tls};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::{plain, rejected, run};
@@ -61,7 +61,10 @@ impl ServerTls {
         }
         out
     }
-    async fn handshake(cfg: Arc<rustls::ServerConfig>, s: &mut DuplexStream) -> ServerTls {
+    async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+        cfg: Arc<rustls::ServerConfig>,
+        s: &mut S,
+    ) -> ServerTls {
         let mut tls = ServerTls(rustls::ServerConnection::new(cfg).unwrap());
         while tls.0.is_handshaking() {
             let (kind, payload) = tds::read_message(s).await.unwrap().unwrap();
@@ -81,7 +84,7 @@ impl ServerTls {
         tls
     }
     /// One TDS message sent as bare TLS records.
-    async fn read(&mut self, s: &mut DuplexStream) -> Option<(u8, Vec<u8>)> {
+    async fn read<S: AsyncRead + Unpin>(&mut self, s: &mut S) -> Option<(u8, Vec<u8>)> {
         use std::io::Read;
         let mut plain = Vec::new();
         loop {
@@ -113,8 +116,8 @@ struct Seen {
 
 /// A SQL Server that knows `sa` / `password`, with `encryption` in its PRELOGIN answer and
 /// a certificate when `tls` is given; reports what it saw on `seen`.
-async fn fake_sql_server(
-    mut s: DuplexStream,
+async fn fake_sql_server<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
     password: String,
     encryption: u8,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -209,12 +212,13 @@ async fn fake_sql_server(
     }
 }
 
-/// The sandbox's certificate (127.0.0.1 / localhost), without TLS 1.3 session tickets
-/// (which would arrive after the handshake; SQL Server speaks TLS 1.2 in TDS 7.x anyway).
+/// The sandbox's certificate (127.0.0.1 / localhost), TLS 1.2 only: SQL Server speaks
+/// TLS 1.2 inside TDS 7.x PRELOGIN packets (TLS 1.3 only with TDS 8's TLS-first), and
+/// FreeTDS's tsql, offered TLS 1.3 there, never finishes its login.
 fn sql_server_tls() -> (Arc<rustls::ServerConfig>, String) {
-    let (acceptor, ca) = rotate_sandbox::tls::acceptor().unwrap();
+    let (acceptor, ca) =
+        rotate_sandbox::tls::acceptor_with_versions(&[&rustls::version::TLS12]).unwrap();
     let mut cfg = (**acceptor.config()).clone();
-    cfg.send_tls13_tickets = 0;
     cfg.alpn_protocols.clear();
     (Arc::new(cfg), ca)
 }
@@ -339,4 +343,63 @@ async fn tds_require_against_a_server_without_tls_is_an_error() {
         out.detail
     );
     assert!(rx.await.unwrap().login.is_none());
+}
+
+/// The script on a TCP listener, for real clients; each connection reports what it saw.
+async fn tds_listener(
+    password: &'static str,
+    encryption: u8,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> crate::vouch::Served<Option<Seen>> {
+    crate::vouch::serve(move |s| {
+        let tls = tls.clone();
+        async move {
+            let (tx, rx) = oneshot::channel();
+            fake_sql_server(s, password.into(), encryption, tls, tx).await;
+            rx.await.ok()
+        }
+    })
+    .await
+}
+
+/// tsql (FreeTDS, Debian's freetds-bin) logs in to the script: without encryption, with
+/// the login packet encrypted (both sides OFF) and with everything encrypted (the server
+/// requires it); accepted with the right password, Msg 18456 with a wrong one.
+#[tokio::test]
+async fn tds_script_is_vouched_for_by_tsql() {
+    let (cfg, _) = sql_server_tls();
+    for encryption in [tds::ENCRYPT_NOT_SUP, tds::ENCRYPT_OFF, tds::ENCRYPT_REQ] {
+        for (password, accepted) in [("Tds-Secret-1!", true), ("Wrong-Secret-2!", false)] {
+            let server = tds_listener("Tds-Secret-1!", encryption, Some(cfg.clone())).await;
+            let port = server.port();
+            let ran = crate::vouch::client(
+                "tsql",
+                &["-H", "127.0.0.1", "-p", &port, "-U", "sa", "-P", password],
+                "exit\n",
+                password,
+            )
+            .await;
+            let seen: Vec<_> = server.finish().await.into_iter().flatten().collect();
+            assert_eq!(ran.ok(), accepted, "tsql: {}", ran.out);
+            let answer = if accepted { "1> " } else { "Msg 18456" };
+            assert!(ran.out.contains(answer), "tsql: {}", ran.out);
+            assert_eq!(seen.len(), 1, "one connection");
+            assert_eq!(
+                seen[0].client_encryption,
+                tds::ENCRYPT_OFF,
+                "FreeTDS's default"
+            );
+            assert_eq!(
+                seen[0].login_was_encrypted,
+                encryption != tds::ENCRYPT_NOT_SUP
+            );
+            let logins: Vec<_> = seen.into_iter().filter_map(|s| s.login).collect();
+            assert_eq!(logins.len(), 1, "one LOGIN7");
+            assert_eq!(
+                (logins[0].tds_version, logins[0].user.as_str()),
+                (tds::TDS_VERSION, "sa")
+            );
+            assert_eq!(logins[0].password == "Tds-Secret-1!", accepted);
+        }
+    }
 }
