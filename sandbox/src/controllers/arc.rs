@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::registry::ResourceDef;
-use crate::store::{ChangeType, Part};
+use crate::store::ChangeType;
 use crate::Shared;
 
 type Key = (String, String);
@@ -107,17 +107,7 @@ fn set_status(
     name: &str,
     f: impl FnOnce(&mut Value),
 ) -> bool {
-    shared
-        .store
-        .modify(def, ns, name, Part::Status, false, |cur| {
-            let mut n = cur.clone();
-            if !n["status"].is_object() {
-                n["status"] = json!({});
-            }
-            f(&mut n["status"]);
-            Ok(n)
-        })
-        .is_ok()
+    super::write_status(shared, def, ns, name, |_, s| f(s)).is_ok()
 }
 
 async fn worker(shared: Arc<Shared>, def: Arc<ResourceDef>, key: Key, state: Arc<ArcState>) {

@@ -455,18 +455,11 @@ fn set_status(
     name: &str,
     f: impl FnOnce(&mut Map<String, Value>, &Value),
 ) -> Result<Value, ApiError> {
-    shared
-        .store
-        .modify(def, ns, name, Part::Status, false, |cur| {
-            let mut new = cur.clone();
-            if !new["status"].is_object() {
-                new["status"] = json!({});
-            }
-            let mut st = new["status"].as_object().cloned().unwrap_or_default();
-            f(&mut st, cur);
-            new["status"] = Value::Object(st);
-            Ok(new)
-        })
+    super::write_status(shared, def, ns, name, |cur, status| {
+        if let Some(st) = status.as_object_mut() {
+            f(st, cur);
+        }
+    })
 }
 
 /// A condition as KubeDB writes it (transcript 28); per-pod steps carry no reason.

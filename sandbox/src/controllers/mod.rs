@@ -60,6 +60,28 @@ pub(crate) fn rescan_all(
     }
 }
 
+/// Writes the status of `ns/name` as a controller does, through the `/status` part (the
+/// spec and the generation never move): `f` gets the object as it is and its status, an
+/// object (made empty when there was none), to edit.
+pub(crate) fn write_status(
+    shared: &Shared,
+    def: &crate::registry::ResourceDef,
+    ns: &str,
+    name: &str,
+    f: impl FnOnce(&serde_json::Value, &mut serde_json::Value),
+) -> Result<serde_json::Value, crate::error::ApiError> {
+    shared
+        .store
+        .modify(def, ns, name, crate::store::Part::Status, false, |cur| {
+            let mut n = cur.clone();
+            if !n["status"].is_object() {
+                n["status"] = serde_json::json!({});
+            }
+            f(cur, &mut n["status"]);
+            Ok(n)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

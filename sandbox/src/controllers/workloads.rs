@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::registry::ResourceDef;
-use crate::store::{now_rfc3339, ChangeType, Part};
+use crate::store::{now_rfc3339, ChangeType};
 use crate::Shared;
 
 type Key = (String, String, String);
@@ -219,17 +219,7 @@ fn set_status(
     name: &str,
     f: impl FnOnce(&Value, &mut Value),
 ) -> bool {
-    shared
-        .store
-        .modify(def, ns, name, Part::Status, false, |cur| {
-            let mut n = cur.clone();
-            if !n["status"].is_object() {
-                n["status"] = json!({});
-            }
-            f(cur, &mut n["status"]);
-            Ok(n)
-        })
-        .is_ok()
+    super::write_status(shared, def, ns, name, f).is_ok()
 }
 
 async fn worker(shared: Arc<Shared>, def: Arc<ResourceDef>, key: Key, running: Arc<Running>) {
