@@ -104,6 +104,19 @@ fn consumers_cell(env: &Env, name: &str) -> String {
     line.get(at..end).unwrap_or_default().trim().to_string()
 }
 
+/// Labels pg-demo-auth as a Flux Kustomization's (`apps`), which writes it back.
+fn flux_manages_the_auth_secret(env: &Env) {
+    env.kubectl(&[
+        "label",
+        "secret",
+        "pg-demo-auth",
+        "-n",
+        "demo",
+        "kustomize.toolkit.fluxcd.io/name=apps",
+    ])
+    .expect(0);
+}
+
 fn rows(stdout: &str) -> Vec<Vec<String>> {
     stdout
         .lines()
@@ -249,15 +262,7 @@ fn consumers_shows_who_reads_the_credential_how_and_what_is_stale() {
 fn wide_says_who_manages_each_secret_and_warns_when_it_would_revert() {
     let env = Env::demo();
     apply(&env, WORKLOADS);
-    env.kubectl(&[
-        "label",
-        "secret",
-        "pg-demo-auth",
-        "-n",
-        "demo",
-        "kustomize.toolkit.fluxcd.io/name=apps",
-    ])
-    .expect(0);
+    flux_manages_the_auth_secret(&env);
     let out = env.rotate(&["consumers", "pg/pg-demo", "-o", "wide"]);
     out.expect(0);
     assert!(
@@ -281,15 +286,7 @@ fn wide_says_who_manages_each_secret_and_warns_when_it_would_revert() {
 #[test]
 fn auth_refuses_a_secret_a_controller_would_write_back_unless_forced() {
     let env = Env::demo();
-    env.kubectl(&[
-        "label",
-        "secret",
-        "pg-demo-auth",
-        "-n",
-        "demo",
-        "kustomize.toolkit.fluxcd.io/name=apps",
-    ])
-    .expect(0);
+    flux_manages_the_auth_secret(&env);
     let out = env.rotate(&["auth", "pg/pg-demo"]);
     out.expect(6);
     assert!(

@@ -15,6 +15,16 @@ mod support;
 use support::{kubectl, ok};
 
 #[track_caller]
+/// `kubectl patch WHAT -n demo --type=merge -p BODY`, of `subresource` when not empty.
+fn merge_patch(kc: &Path, what: &str, subresource: &str, body: &str) {
+    let sub = format!("--subresource={subresource}");
+    let mut args = vec!["patch", what, "-n", "demo", "--type=merge", "-p", body];
+    if !subresource.is_empty() {
+        args.push(&sub);
+    }
+    ok(kc, &args);
+}
+
 fn get_json(kc: &Path, what: &str) -> Value {
     serde_json::from_str(&ok(kc, &["get", what, "-n", "demo", "-o", "json"])).unwrap()
 }
@@ -175,17 +185,11 @@ fn a_deployment_applies_defaults_counts_spec_changes_and_restarts() {
     );
 
     // A merge patch of the spec, the scale subresource.
-    ok(
+    merge_patch(
         kc,
-        &[
-            "patch",
-            "deployment/web",
-            "-n",
-            "demo",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"minReadySeconds":1}}"#,
-        ],
+        "deployment/web",
+        "",
+        r#"{"spec":{"minReadySeconds":1}}"#,
     );
     assert_eq!(get_json(kc, "deployment/web")["metadata"]["generation"], 4);
     let out = ok(
@@ -198,34 +202,16 @@ fn a_deployment_applies_defaults_counts_spec_changes_and_restarts() {
     assert_eq!(d["metadata"]["generation"], 5);
 
     // Status is written only through /status, and does not move the generation.
-    ok(
+    merge_patch(
         kc,
-        &[
-            "patch",
-            "deployment/web",
-            "-n",
-            "demo",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"observedGeneration":5,"replicas":3}}"#,
-        ],
+        "deployment/web",
+        "status",
+        r#"{"status":{"observedGeneration":5,"replicas":3}}"#,
     );
     let d = get_json(kc, "deployment/web");
     assert_eq!(d["status"]["observedGeneration"], 5);
     assert_eq!(d["metadata"]["generation"], 5);
-    ok(
-        kc,
-        &[
-            "patch",
-            "deployment/web",
-            "-n",
-            "demo",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"replicas":9}}"#,
-        ],
-    );
+    merge_patch(kc, "deployment/web", "", r#"{"status":{"replicas":9}}"#);
     assert_eq!(get_json(kc, "deployment/web")["status"]["replicas"], 3);
 
     // A selector that does not match the template is refused as the apiserver does.
