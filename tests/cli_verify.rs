@@ -9,6 +9,7 @@ mod cli_support;
 use base64::Engine as _;
 use cli_support::{Env, Out};
 use rotate_sandbox::realdb::{self, Server};
+use rotate_sandbox::tls::{Issued, TestCa, Validity};
 
 /// The (CREDENTIAL, RESULT) pairs of every verification table in `stdout`, in order.
 fn results(stdout: &str) -> Vec<(String, String)> {
@@ -42,6 +43,20 @@ fn run(env: &Env, args: &[&str], code: i32) -> Out {
     env.remember_passwords();
     out.expect(code);
     out
+}
+
+/// Runs the plugin, which must exit 0 with current accepted and previous rejected.
+#[track_caller]
+fn healthy(env: &Env, args: &[&str]) -> Out {
+    let o = run(env, args, 0);
+    assert_eq!(
+        results(&o.stdout),
+        pairs(HEALTHY),
+        "{}\n{}",
+        o.stdout,
+        o.stderr
+    );
+    o
 }
 
 /// A demo sandbox with `name` bound to `server`.
@@ -90,14 +105,7 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     );
 
     // Through port-forward.
-    let o = run(&env, &["auth", t, "--wait", "--verify"], 0);
-    assert_eq!(
-        results(&o.stdout),
-        pairs(HEALTHY),
-        "{}\n{}",
-        o.stdout,
-        o.stderr
-    );
+    let o = healthy(&env, &["auth", t, "--wait", "--verify"]);
     assert!(
         o.stdout.contains(refusal),
         "the server's own refusal: {}",
@@ -124,14 +132,7 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     let o = run(&env, &["verify", t, "--address", &addr, "-o", "wide"], 0);
     assert_eq!(results(&o.stdout), pairs(HEALTHY), "{}", o.stdout);
     assert!(o.stdout.contains(&addr), "via the address: {}", o.stdout);
-    let o = run(&env, &["rollback", t, "--wait", "--verify"], 0);
-    assert_eq!(
-        results(&o.stdout),
-        pairs(HEALTHY),
-        "{}\n{}",
-        o.stdout,
-        o.stderr
-    );
+    healthy(&env, &["rollback", t, "--wait", "--verify"]);
     assert_eq!(
         env.db_password(typ, name),
         original,
@@ -139,18 +140,7 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
     );
 
     // Through --address.
-    let o = run(
-        &env,
-        &["auth", t, "--wait", "--verify", "--address", &addr],
-        0,
-    );
-    assert_eq!(
-        results(&o.stdout),
-        pairs(HEALTHY),
-        "{}\n{}",
-        o.stdout,
-        o.stderr
-    );
+    healthy(&env, &["auth", t, "--wait", "--verify", "--address", &addr]);
     let o = run(&env, &["verify", t, "--address", &addr], 0);
     assert_eq!(results(&o.stdout), pairs(HEALTHY), "{}", o.stdout);
     // Redis AUTH carries the password as is: over --address without TLS that is a
@@ -192,17 +182,9 @@ fn full_cycle(typ: &str, name: &str, server: &Server, refusal: &str) {
         o.stdout
     );
     assert!(!o.stderr.contains("without TLS"), "{}", o.stderr);
-    let o = run(
+    healthy(
         &env,
         &["rollback", t, "--wait", "--verify", "--address", &addr],
-        0,
-    );
-    assert_eq!(
-        results(&o.stdout),
-        pairs(HEALTHY),
-        "{}\n{}",
-        o.stdout,
-        o.stderr
     );
     assert_eq!(env.db_password(typ, name), original);
 
@@ -538,4 +520,187 @@ fn a_scheduled_rotation_with_verify_logs_in_with_only_its_roles_permissions() {
         out.stderr
     );
     env.assert_no_password_printed();
+}
+
+/// Makes `env`'s `name` a database with `spec.tls`, and gives it the `<name>-client-cert`
+/// Secret KubeDB would hold (`ca.crt`, and a client certificate issued by the same CA).
+fn with_tls(env: &Env, typ: &str, name: &str, ca: &TestCa) {
+    env.kubectl(&[
+        "patch",
+        typ_resource(typ),
+        name,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"tls":{"issuerRef":{"apiGroup":"cert-manager.io","kind":"Issuer","name":"ca-issuer"}}}}"#,
+    ])
+    .expect(0);
+    put_client_cert(env, name, ca);
+}
+
+/// Writes `<name>-client-cert` (type kubernetes.io/tls) with `ca`'s certificate as
+/// `ca.crt`, replacing any there is.
+fn put_client_cert(env: &Env, name: &str, ca: &TestCa) {
+    let client = ca
+        .issue(&["postgres"], Validity::Current)
+        .expect("a client certificate");
+    let dir = tempfile::tempdir().unwrap();
+    let file = |f: &str, pem: &str| {
+        let p = dir.path().join(f);
+        std::fs::write(&p, pem).unwrap();
+        format!("--from-file={f}={}", p.display())
+    };
+    let secret = format!("{name}-client-cert");
+    env.kubectl(&["delete", "secret", &secret, "--ignore-not-found"])
+        .expect(0);
+    env.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        &secret,
+        "--type",
+        "kubernetes.io/tls",
+        &file("ca.crt", &ca.pem),
+        &file("tls.crt", &client.cert_pem),
+        &file("tls.key", &client.key_pem),
+    ])
+    .expect(0);
+}
+
+/// The resource kubectl patches for a plugin TYPE.
+fn typ_resource(typ: &str) -> &'static str {
+    match typ {
+        "pg" => "postgreses.kubedb.com",
+        "md" => "mariadbs.kubedb.com",
+        "rd" => "redises.kubedb.com",
+        other => panic!("no TLS server for {other}"),
+    }
+}
+
+/// Both logins of `verify` failed on the server's certificate: `error` rows whose detail
+/// says `why`, exit 1, and the error names the CA Secret and what to do.
+#[track_caller]
+fn refused_certificate(env: &Env, name: &str, args: &[&str], why: &str) {
+    let o = run(env, args, 1);
+    assert_eq!(
+        results(&o.stdout),
+        pairs(&[("current", "error"), ("previous", "error")]),
+        "{}\n{}",
+        o.stdout,
+        o.stderr
+    );
+    assert!(
+        o.stdout
+            .contains("TLS handshake failed: the server's certificate")
+            && o.stdout.contains(why),
+        "{why}: {}",
+        o.stdout
+    );
+    assert!(
+        o.stderr.contains(&format!(
+            "(checked against ca.crt of secret {name}-client-cert: renew"
+        )),
+        "{}",
+        o.stderr
+    );
+}
+
+/// TLS end to end: a real server started with a certificate from the test's own CA, for
+/// the names the plugin reaches it by (`<db>.demo.svc` through the port-forward,
+/// 127.0.0.1 through --address), and the CA in `<db>-client-cert`. verify and
+/// auth --wait --verify succeed both ways; a wrong CA, a name the certificate lacks and an
+/// expired certificate each fail with exit 1.
+fn tls_cycle(
+    typ: &str,
+    name: &str,
+    password: &str,
+    start: fn(&str, &Issued) -> std::io::Result<Server>,
+) {
+    let ca = TestCa::new("test-db-ca").unwrap();
+    let service = format!("{name}.demo.svc");
+    let good = ca
+        .issue(&[&service, "127.0.0.1"], Validity::Current)
+        .unwrap();
+    let server = start(password, &good).expect("the TLS server starts");
+    let env = bound(name, &server);
+    with_tls(&env, typ, name, &ca);
+    let target = format!("{typ}/{name}");
+    let t = target.as_str();
+    let addr = format!("127.0.0.1:{}", server.url.port);
+
+    // Through the port-forward, then --address: the rotation itself (the operator's
+    // ALTER over TLS) and both logins.
+    let o = run(&env, &["verify", t, "-o", "wide", "-v=2"], 0);
+    assert_eq!(results(&o.stdout), pairs(&[("current", "accepted")]));
+    assert!(
+        o.stderr
+            .contains(&format!("trusting ca.crt of secret {name}-client-cert")),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stdout.lines().nth(1).unwrap().ends_with("   require"),
+        "TLS shown: {}",
+        o.stdout
+    );
+    healthy(&env, &["auth", t, "--wait", "--verify"]);
+    let o = healthy(&env, &["auth", t, "--wait", "--verify", "--address", &addr]);
+    assert!(!o.stderr.contains("without TLS"), "{}", o.stderr);
+
+    // The certificate names 127.0.0.1, not localhost.
+    refused_certificate(
+        &env,
+        name,
+        &[
+            "verify",
+            t,
+            "--address",
+            &format!("localhost:{}", server.url.port),
+        ],
+        &format!("is not valid for \"localhost\" (it names {service}, 127.0.0.1)"),
+    );
+    // Another CA in ca.crt.
+    put_client_cert(&env, name, &TestCa::new("another-ca").unwrap());
+    let issuer = "was not issued by the trusted CA";
+    refused_certificate(&env, name, &["verify", t], issuer);
+    refused_certificate(&env, name, &["verify", t, "--address", &addr], issuer);
+    put_client_cert(&env, name, &ca);
+    run(&env, &["verify", t], 0);
+
+    // The same names and CA, but expired.
+    let stale = ca
+        .issue(&[&service, "127.0.0.1"], Validity::Expired)
+        .unwrap();
+    let expired = start(&env.db_password(typ, name), &stale).expect("the TLS server starts");
+    realdb::bind(env.sb.shared(), "demo", name, &expired.url).expect("rebind");
+    env.remember_passwords();
+    refused_certificate(&env, name, &["verify", t], "expired 1 day ago");
+    refused_certificate(
+        &env,
+        name,
+        &[
+            "verify",
+            t,
+            "--address",
+            &format!("127.0.0.1:{}", expired.url.port),
+        ],
+        "expired 1 day ago",
+    );
+    env.assert_no_password_printed();
+}
+
+#[test]
+fn postgres_with_ssl_on_is_verified_over_tls_and_a_wrong_ca_name_or_expired_certificate_fails() {
+    tls_cycle("pg", "pg-demo", "PgTls5Wq8Zr3Kd", Server::postgres_tls);
+}
+
+#[test]
+fn mariadb_requiring_secure_transport_is_verified_over_tls_and_a_wrong_ca_name_or_expired_certificate_fails(
+) {
+    tls_cycle("md", "md-demo", "MdTls7Hx2Pv9Lc", Server::mariadb_tls);
+}
+
+#[test]
+fn redis_on_its_tls_port_is_verified_over_tls_and_a_wrong_ca_name_or_expired_certificate_fails() {
+    tls_cycle("rd", "rd-demo", "RdTls4Nm6Bt8Qy", Server::redis_tls);
 }

@@ -64,10 +64,67 @@ pub(crate) async fn connect(stream: Conn, req: &LoginRequest<'_>) -> Result<Conn
         .map_err(|e| match e.kind() {
             // NB: rustls reports certificate and handshake problems as InvalidData; those are
             // errors of a server that answered, not an unreachable one.
-            std::io::ErrorKind::InvalidData => Fail::Protocol(format!("TLS handshake failed: {e}")),
+            std::io::ErrorKind::InvalidData => {
+                let why = e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<rustls::Error>())
+                    .and_then(|r| certificate_problem(r, req.server_name))
+                    .unwrap_or_else(|| e.to_string());
+                Fail::Protocol(format!("TLS handshake failed: {why}"))
+            }
             _ => Fail::Io(e),
         })?;
     Ok(Box::new(tls))
+}
+
+/// What is wrong with the server's certificate, in words a user can act on, when that is
+/// why the handshake failed; None for any other failure (rustls's own text is kept).
+fn certificate_problem(e: &rustls::Error, server_name: &str) -> Option<String> {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(c) = e else {
+        return None;
+    };
+    Some(match c {
+        C::UnknownIssuer => "the server's certificate was not issued by the trusted CA".into(),
+        C::NotValidForName => format!("the server's certificate is not valid for {server_name:?}"),
+        C::NotValidForNameContext { presented, .. } => format!(
+            "the server's certificate is not valid for {server_name:?} (it names {})",
+            presented
+                .iter()
+                .map(|p| presented_name(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        C::Expired => "the server's certificate has expired".into(),
+        C::ExpiredContext { time, not_after } => format!(
+            "the server's certificate expired {} ago",
+            ago(time.as_secs().saturating_sub(not_after.as_secs()))
+        ),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (is a clock wrong?)".into()
+        }
+        C::BadSignature => "the server's certificate has a bad signature".into(),
+        _ => return None,
+    })
+}
+
+/// `DnsName("db.ns.svc")` or `IpAddress(127.0.0.1)`, as rustls lists a certificate's
+/// names, without the wrapper.
+fn presented_name(p: &str) -> &str {
+    p.split_once('(')
+        .map_or(p, |(_, rest)| rest.trim_end_matches(')'))
+        .trim_matches('"')
+}
+
+/// `3 days`, `5 hours`, `1 minute`, `12 seconds`.
+fn ago(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 86_400 => (s / 86_400, "day"),
+        s if s >= 3_600 => (s / 3_600, "hour"),
+        s if s >= 60 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `RequireInsecure` (and `Prefer` without a CA): any certificate is accepted, but the
@@ -118,5 +175,53 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::UnixTime;
+    use rustls::CertificateError as C;
+    use std::time::Duration;
+
+    fn said(c: C) -> Option<String> {
+        certificate_problem(&rustls::Error::InvalidCertificate(c), "localhost")
+    }
+
+    #[test]
+    fn certificate_problems_are_said_in_words_and_other_failures_keep_rustls_text() {
+        assert_eq!(
+            said(C::UnknownIssuer).unwrap(),
+            "the server's certificate was not issued by the trusted CA"
+        );
+        let name = said(C::NotValidForNameContext {
+            expected: ServerName::try_from("localhost").unwrap(),
+            presented: vec![
+                "DnsName(\"pg-demo.demo.svc\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+            ],
+        });
+        assert_eq!(
+            name.unwrap(),
+            "the server's certificate is not valid for \"localhost\" (it names \
+             pg-demo.demo.svc, 127.0.0.1)"
+        );
+        let at = |s| UnixTime::since_unix_epoch(Duration::from_secs(s));
+        let expired = said(C::ExpiredContext {
+            time: at(1_000_000 + 2 * 86_400 + 5),
+            not_after: at(1_000_000),
+        });
+        assert_eq!(
+            expired.unwrap(),
+            "the server's certificate expired 2 days ago"
+        );
+        assert_eq!(ago(1), "1 second");
+        assert_eq!(ago(7_300), "2 hours");
+        assert_eq!(said(C::Revoked), None);
+        assert_eq!(
+            certificate_problem(&rustls::Error::DecryptError, "localhost"),
+            None
+        );
     }
 }

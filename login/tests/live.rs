@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rotate_login::{login_tcp, LoginRequest, LoginResult, Outcome, Protocol, Tls};
 use rotate_sandbox::realdb::Server;
+use rotate_sandbox::tls::{TestCa, Validity};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -116,18 +117,11 @@ fn write_for_postgres(path: &std::path::Path, content: &str) {
 /// A CA and a server certificate for 127.0.0.1/localhost signed by it: (ca pem, cert pem,
 /// key pem).
 fn certificates() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::from_params(&ca, &ca_key);
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
+    let ca = TestCa::new("live-test-ca").unwrap();
+    let leaf = ca
+        .issue(&["127.0.0.1", "localhost"], Validity::Current)
         .unwrap();
-    (ca_cert.pem(), leaf.pem(), key.serialize_pem())
+    (ca.pem, leaf.cert_pem, leaf.key_pem)
 }
 
 fn closed_port() -> String {

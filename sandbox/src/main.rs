@@ -39,9 +39,10 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Bind a database of namespace demo to a real server, e.g.
-        /// pg-demo=postgresql://postgres:PASSWORD@127.0.0.1:5432 (also mysql://, redis://):
-        /// its auth Secret gets that password, its pods forward to the server, and rotations
-        /// change the password there. Repeatable.
+        /// pg-demo=postgresql://postgres:PASSWORD@127.0.0.1:5432 (also mysql://, redis://;
+        /// over TLS ?sslmode=require, ?ssl=true, rediss://): its auth Secret gets that
+        /// password, its pods forward to the server, and rotations change the password
+        /// there. Repeatable.
         #[arg(long = "real-db", value_name = "NAME=URL")]
         real_db: Vec<String>,
         /// A remote server's round trip, added to every request (e.g. 50ms).

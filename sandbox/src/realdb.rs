@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::store::Part;
+use crate::tls::Issued;
 use crate::{ApiError, Shared};
 
 /// Annotation on a database naming the real server behind it.
@@ -65,6 +66,9 @@ pub struct Url {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// Whether the server speaks TLS there (`rediss://`, `?sslmode=require`, `?ssl=true`):
+    /// the simulated operator's own client then logs in over TLS too.
+    pub tls: bool,
 }
 
 fn percent_decode(s: &str) -> String {
@@ -76,21 +80,28 @@ fn percent_decode(s: &str) -> String {
 
 impl Url {
     /// Parse `postgresql://postgres:PW@127.0.0.1:5432` (also `postgres://`, `mysql://`,
-    /// `mariadb://`, `redis://:PW@host:port`).
+    /// `mariadb://`, `redis://:PW@host:port`); TLS as `rediss://`, `?sslmode=require`
+    /// (PostgreSQL) or `?ssl=true` (MariaDB).
     pub fn parse(s: &str) -> Result<Url, String> {
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| format!("not a URL: {s:?}"))?;
-        let engine = match scheme {
-            "postgresql" | "postgres" => Engine::Postgres,
-            "mysql" | "mariadb" => Engine::Mysql,
-            "redis" => Engine::Redis,
+        let (engine, mut tls) = match scheme {
+            "postgresql" | "postgres" => (Engine::Postgres, false),
+            "mysql" | "mariadb" => (Engine::Mysql, false),
+            "redis" => (Engine::Redis, false),
+            "rediss" => (Engine::Redis, true),
             other => {
                 return Err(format!(
-                    "unsupported scheme {other:?}: use postgresql, mysql or redis"
+                    "unsupported scheme {other:?}: use postgresql, mysql, redis or rediss"
                 ))
             }
         };
+        if let Some((_, query)) = rest.split_once('?') {
+            tls |= query
+                .split('&')
+                .any(|kv| matches!(kv, "sslmode=require" | "ssl=true"));
+        }
         let rest = rest.split(['/', '?']).next().unwrap_or("");
         let (auth, hostport) = rest.rsplit_once('@').unwrap_or(("", rest));
         let (user, pw) = auth.split_once(':').unwrap_or((auth, ""));
@@ -103,11 +114,22 @@ impl Url {
             password: percent_decode(pw),
             host: host.to_string(),
             port: port.parse().map_err(|_| format!("invalid port {port:?}"))?,
+            tls,
         })
     }
-    /// `scheme://host:port`, without credentials.
+    /// `scheme://host:port`, without credentials (with its TLS marker).
     pub fn address(&self) -> String {
-        format!("{}://{}:{}", self.engine.scheme(), self.host, self.port)
+        self.with_credentials("")
+    }
+    /// The URL with `credentials` (`user:password@`, or "") before the host.
+    fn with_credentials(&self, credentials: &str) -> String {
+        let (scheme, query) = match (self.engine, self.tls) {
+            (e, false) => (e.scheme(), ""),
+            (Engine::Redis, true) => ("rediss", ""),
+            (Engine::Postgres, true) => ("postgresql", "?sslmode=require"),
+            (Engine::Mysql, true) => ("mysql", "?ssl=true"),
+        };
+        format!("{scheme}://{credentials}{}:{}{query}", self.host, self.port)
     }
 }
 
@@ -168,11 +190,10 @@ pub fn bind(shared: &Shared, ns: &str, name: &str, url: &Url) -> Result<(), ApiE
     Ok(())
 }
 
-/// The real server a database is bound to, if any (from its annotation).
-pub fn binding(db: &Value) -> Option<(Engine, String, u16)> {
+/// The real server a database is bound to, if any (from its annotation; no credentials).
+pub fn binding(db: &Value) -> Option<Url> {
     let addr = db["metadata"]["annotations"][REAL_DB_ANNOTATION].as_str()?;
-    let u = Url::parse(addr).ok()?;
-    Some((u.engine, u.host, u.port))
+    Url::parse(addr).ok()
 }
 
 fn run_client(mut cmd: Command, stdin: &str) -> Result<(), String> {
@@ -218,17 +239,13 @@ fn alter_all_hosts(user: &str, password: &str) -> String {
     )
 }
 
-/// Change the password of `user` on the real server, logging in with the old one.
-/// Passwords travel on stdin and in environment variables, never in argv.
-pub fn change_password(
-    engine: Engine,
-    host: &str,
-    port: u16,
-    user: &str,
-    old: &str,
-    new: &str,
-) -> Result<(), String> {
-    match engine {
+/// Change the password of `user` on the real server at `server` (its address; over TLS
+/// when it has it, trusting any certificate: this is the operator's side, not what is
+/// tested), logging in with the old one. Passwords travel on stdin and in environment
+/// variables, never in argv.
+pub fn change_password(server: &Url, user: &str, old: &str, new: &str) -> Result<(), String> {
+    let (host, port) = (server.host.as_str(), server.port);
+    match server.engine {
         Engine::Postgres => {
             let mut c = Command::new("psql");
             c.args([
@@ -246,7 +263,8 @@ pub fn change_password(
                 "postgres",
             ])
             .env("PGPASSWORD", old)
-            .env("PGCONNECT_TIMEOUT", "5");
+            .env("PGCONNECT_TIMEOUT", "5")
+            .env("PGSSLMODE", if server.tls { "require" } else { "prefer" });
             let ident = user.replace('"', "\"\"");
             run_client(
                 c,
@@ -269,11 +287,17 @@ pub fn change_password(
                 "--connect-timeout=5",
             ])
             .env("MYSQL_PWD", old);
+            if server.tls {
+                c.arg("--ssl");
+            }
             run_client(c, &alter_all_hosts(user, new))
         }
         Engine::Redis => {
             let mut c = Command::new("redis-cli");
             c.args(["-h", host, "-p", &port.to_string(), "--no-auth-warning"]);
+            if server.tls {
+                c.args(["--tls", "--insecure"]);
+            }
             if !user.is_empty() && user != "default" {
                 c.args(["--user", user]);
             }
@@ -362,12 +386,47 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> st
     Err(io_err(format!("{what} did not start within {timeout:?}")))
 }
 
+/// Write a server's certificate and key into `dir` (`server.crt`, `server.key`, and the CA
+/// as `ca.crt`), readable by its owner only, as PostgreSQL demands of the key.
+fn write_certificates(dir: &Path, tls: &Issued) -> std::io::Result<(PathBuf, PathBuf, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
+    let paths = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("ca.crt"),
+    );
+    for (path, pem) in [
+        (&paths.0, &tls.cert_pem),
+        (&paths.1, &tls.key_pem),
+        (&paths.2, &tls.ca_pem),
+    ] {
+        std::fs::write(path, pem)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(paths)
+}
+
+fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
 impl Server {
     /// A PostgreSQL server with superuser `postgres` / `password`.
     pub fn postgres(password: &str) -> std::io::Result<Server> {
+        Server::postgres_with(password, None)
+    }
+
+    /// A PostgreSQL server with `ssl=on` and `tls`'s certificate, which takes logins over
+    /// TLS only (`hostssl` lines in pg_hba.conf; a plain login is refused, SQLSTATE 28000).
+    pub fn postgres_tls(password: &str, tls: &Issued) -> std::io::Result<Server> {
+        Server::postgres_with(password, Some(tls))
+    }
+
+    fn postgres_with(password: &str, tls: Option<&Issued>) -> std::io::Result<Server> {
         let dir = temp_dir("pg")?;
         let data = dir.join("data");
         std::fs::write(dir.join("pw"), password)?;
+        let certs = tls.map(|t| write_certificates(&dir, t)).transpose()?;
         chown(&dir, "postgres")?;
         let st = as_user("postgres", pg_bin("initdb")?.to_str().unwrap_or("initdb"))
             .arg("-D")
@@ -381,6 +440,24 @@ impl Server {
         if !st.success() {
             return Err(io_err("initdb failed"));
         }
+        let mut tls_args = vec![];
+        if let Some((cert, key, _)) = &certs {
+            // NB: initdb wrote pg_hba.conf as the postgres user; it keeps its owner.
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 hostssl all all ::1/128 scram-sha-256\n",
+            )?;
+            tls_args = vec![
+                "-c".to_string(),
+                "ssl=on".into(),
+                "-c".into(),
+                format!("ssl_cert_file={}", path_str(cert)),
+                "-c".into(),
+                format!("ssl_key_file={}", path_str(key)),
+            ];
+        }
         let port = free_port()?;
         let child = as_user(
             "postgres",
@@ -388,13 +465,9 @@ impl Server {
         )
         .arg("-D")
         .arg(&data)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-k",
-        ])
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .args(&tls_args)
+        .arg("-k")
         .arg(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -405,6 +478,7 @@ impl Server {
             password: password.into(),
             host: "127.0.0.1".into(),
             port,
+            tls: tls.is_some(),
         };
         let s = Server {
             url,
@@ -423,7 +497,26 @@ impl Server {
 
     /// A MariaDB server with `root` / `password` (for TCP logins from any host).
     pub fn mariadb(password: &str) -> std::io::Result<Server> {
+        Server::mariadb_with(password, None)
+    }
+
+    /// A MariaDB server with `tls`'s certificate and `require_secure_transport`: a TCP
+    /// login without TLS is refused.
+    pub fn mariadb_tls(password: &str, tls: &Issued) -> std::io::Result<Server> {
+        Server::mariadb_with(password, Some(tls))
+    }
+
+    fn mariadb_with(password: &str, tls: Option<&Issued>) -> std::io::Result<Server> {
         let dir = temp_dir("md")?;
+        let mut tls_args = vec![];
+        if let Some(t) = tls {
+            let (cert, key, _) = write_certificates(&dir, t)?;
+            tls_args = vec![
+                format!("--ssl-cert={}", path_str(&cert)),
+                format!("--ssl-key={}", path_str(&key)),
+                "--require-secure-transport=ON".into(),
+            ];
+        }
         let data = dir.join("data");
         let st = Command::new("mariadb-install-db")
             .arg(format!("--datadir={}", data.display()))
@@ -451,6 +544,7 @@ impl Server {
                 "--skip-name-resolve",
             ])
             .arg(format!("--port={port}"))
+            .args(&tls_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
@@ -461,6 +555,7 @@ impl Server {
                 password: password.into(),
                 host: "127.0.0.1".into(),
                 port,
+                tls: tls.is_some(),
             },
             dir: dir.clone(),
             child: Some(child),
@@ -486,8 +581,31 @@ impl Server {
 
     /// A Redis server whose default user has `password`.
     pub fn redis(password: &str) -> std::io::Result<Server> {
+        Server::redis_with(password, None)
+    }
+
+    /// A Redis server that listens on its TLS port only (`port 0`, `tls-port`), with
+    /// `tls`'s certificate and no client certificates asked for.
+    pub fn redis_tls(password: &str, tls: &Issued) -> std::io::Result<Server> {
+        Server::redis_with(password, Some(tls))
+    }
+
+    fn redis_with(password: &str, tls: Option<&Issued>) -> std::io::Result<Server> {
         let dir = temp_dir("rd")?;
         let port = free_port()?;
+        let listen = match tls {
+            None => format!("port {port}\n"),
+            Some(t) => {
+                let (cert, key, ca) = write_certificates(&dir, t)?;
+                format!(
+                    "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                     tls-ca-cert-file {}\ntls-auth-clients no\n",
+                    path_str(&cert),
+                    path_str(&key),
+                    path_str(&ca)
+                )
+            }
+        };
         let child = Command::new("redis-server")
             .arg("-")
             .stdin(Stdio::piped())
@@ -498,7 +616,7 @@ impl Server {
         // NB: the config (with the password) goes on stdin, not argv.
         if let Some(mut i) = child.stdin.take() {
             let conf = format!(
-                "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nrequirepass {password}\n",
+                "{listen}bind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nrequirepass {password}\n",
                 dir.display()
             );
             i.write_all(conf.as_bytes())?;
@@ -510,6 +628,7 @@ impl Server {
                 password: password.into(),
                 host: "127.0.0.1".into(),
                 port,
+                tls: tls.is_some(),
             },
             dir,
             child: Some(child),
@@ -523,14 +642,7 @@ impl Server {
     /// The URL with credentials, for `--real-db`.
     pub fn url_string(&self) -> String {
         let u = &self.url;
-        format!(
-            "{}://{}:{}@{}:{}",
-            u.engine.scheme(),
-            u.username,
-            u.password,
-            u.host,
-            u.port
-        )
+        u.with_credentials(&format!("{}:{}@", u.username, u.password))
     }
 
     /// Stop the server now (a test of "server down").
@@ -575,6 +687,18 @@ mod tests {
             (Engine::Redis, "", "pw")
         );
         assert_eq!(r.address(), "redis://127.0.0.1:6380");
+        assert!(!u.tls && !r.tls);
+        for tls in [
+            "rediss://:pw@127.0.0.1:6380",
+            "postgresql://postgres:pw@127.0.0.1:5432/postgres?sslmode=require",
+            "mysql://root:pw@127.0.0.1:3306?ssl=true",
+        ] {
+            let u = Url::parse(tls).unwrap();
+            assert!(u.tls, "{tls}");
+            assert!(Url::parse(&u.address()).unwrap().tls, "{tls}");
+        }
+        let prefer = Url::parse("postgresql://postgres:pw@127.0.0.1:5432?sslmode=prefer").unwrap();
+        assert!(!prefer.tls);
         assert!(Url::parse("ftp://x@h:1").is_err());
         assert!(Url::parse("mysql://root:pw@127.0.0.1").is_err());
     }

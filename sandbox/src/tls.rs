@@ -33,29 +33,10 @@ pub fn acceptor() -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
 pub fn acceptor_with_versions(
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> std::io::Result<(tokio_rustls::TlsAcceptor, String)> {
-    let ca_key = KeyPair::generate().map_err(io)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(io)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "rotate-sandbox-ca");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(io)?;
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-
-    let key = KeyPair::generate().map_err(io)?;
-    let mut params = CertificateParams::new(SERVER_NAMES.map(String::from).to_vec()).map_err(io)?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "rotate-sandbox");
-    let cert = params.signed_by(&key, &issuer).map_err(io)?;
-
-    let chain = vec![CertificateDer::from(cert.der().to_vec())];
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let ca = TestCa::new("rotate-sandbox-ca")?;
+    let leaf = ca.issue(&SERVER_NAMES, Validity::Current)?;
+    let chain = vec![CertificateDer::from(leaf.der)];
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key_der));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
@@ -67,8 +48,83 @@ pub fn acceptor_with_versions(
     // connection), HTTP/1.1 for the others and for upgrades (port-forward's WebSocket and
     // SPDY, which clients ask for on an HTTP/1.1-only connection).
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok((
-        tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
-        ca_cert.pem(),
-    ))
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(cfg)), ca.pem))
+}
+
+/// A certificate authority made for one test run: the sandbox's own, and the ones tests
+/// give the real database servers ([`crate::realdb::Server`]'s TLS).
+pub struct TestCa {
+    /// The CA certificate, PEM: what a client trusts (`ca.crt`).
+    pub pem: String,
+    params: CertificateParams,
+    key: KeyPair,
+}
+
+/// When an issued certificate is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// From yesterday for a year (rcgen's default would start in 1975).
+    Current,
+    /// Ended yesterday: a server presenting it fails every verifying client.
+    Expired,
+}
+
+/// A server certificate and its key, issued by a [`TestCa`].
+pub struct Issued {
+    /// The certificate, PEM (`tls.crt`).
+    pub cert_pem: String,
+    /// Its PKCS#8 private key, PEM (`tls.key`).
+    pub key_pem: String,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// The key, PKCS#8 DER.
+    pub key_der: Vec<u8>,
+    /// The issuing CA's certificate, PEM (`ca.crt`).
+    pub ca_pem: String,
+}
+
+impl TestCa {
+    /// A self-signed CA named `common_name`.
+    pub fn new(common_name: &str) -> std::io::Result<TestCa> {
+        let key = KeyPair::generate().map_err(io)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(io)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).map_err(io)?.pem();
+        Ok(TestCa { pem, params, key })
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses), signed by this CA.
+    pub fn issue(&self, names: &[&str], validity: Validity) -> std::io::Result<Issued> {
+        let key = KeyPair::generate().map_err(io)?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .map_err(io)?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
+        let day = time::Duration::days(1);
+        let now = time::OffsetDateTime::now_utc();
+        (params.not_before, params.not_after) = match validity {
+            Validity::Current => (now - day, now + 365 * day),
+            Validity::Expired => (now - 30 * day, now - day),
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).map_err(io)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+            ca_pem: self.pem.clone(),
+        })
+    }
 }

@@ -1,5 +1,5 @@
 //! Printing `verify`: CREDENTIAL, USERNAME, RESULT, DETAIL, LATENCY (`-o wide` adds CODE,
-//! EXPECTED and VIA); JSON and YAML print the whole report; `-o name` the database. No
+//! EXPECTED, VIA and TLS); JSON and YAML print the whole report; `-o name` the database. No
 //! password is in a report, so none can be printed.
 
 use std::io::Write;
@@ -38,11 +38,12 @@ pub fn report(
     notes(r, err)
 }
 
-/// The attempts as a table; `-o wide` adds CODE, EXPECTED and VIA.
+/// The attempts as a table; `-o wide` adds CODE, EXPECTED, VIA and TLS (the mode the
+/// logins ran under: `require` verified the server's certificate).
 pub(super) fn sheet(r: &VerifyReport, wide: bool) -> Sheet {
     let mut headers = vec!["CREDENTIAL", "USERNAME", "RESULT", "DETAIL", "LATENCY"];
     if wide {
-        headers.extend(["CODE", "EXPECTED", "VIA"]);
+        headers.extend(["CODE", "EXPECTED", "VIA", "TLS"]);
     }
     let cell = |s: &str| {
         if s.is_empty() {
@@ -66,6 +67,7 @@ pub(super) fn sheet(r: &VerifyReport, wide: bool) -> Sheet {
                 row.push(cell(a.code.as_deref().unwrap_or("")));
                 row.push(a.expected.clone());
                 row.push(r.via.clone());
+                row.push(r.tls.clone());
             }
             row
         })
@@ -161,11 +163,11 @@ mod tests {
             wide.lines()
                 .next()
                 .unwrap()
-                .ends_with("LATENCY   CODE     EXPECTED   VIA"),
+                .ends_with("LATENCY   CODE     EXPECTED   VIA                  TLS"),
             "{wide}"
         );
         assert!(
-            wide.contains("28P01    rejected   pod/pg-demo-0:5432"),
+            wide.contains("28P01    rejected   pod/pg-demo-0:5432   prefer"),
             "{wide}"
         );
     }

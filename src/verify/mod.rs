@@ -163,6 +163,10 @@ pub struct VerifyReport {
     pub via: String,
     /// The TLS mode (`prefer`, `require`, `require-insecure`).
     pub tls: String,
+    /// The Secret whose `ca.crt` the server's certificate was verified against (TLS
+    /// `require` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<String>,
     /// Current first, then previous (when one is kept).
     pub attempts: Vec<Attempt>,
     /// Why a credential was not tried (printed on stderr).
@@ -243,8 +247,22 @@ impl VerifyReport {
             )));
         }
         if let Some(a) = self.attempts.iter().find(|a| a.result == "error") {
+            // NB: the login crate words certificate problems this way (login/src/tls.rs).
+            let advice = match &self.ca_secret {
+                Some(ca)
+                    if a.detail
+                        .contains("TLS handshake failed: the server's certificate") =>
+                {
+                    format!(
+                        " (checked against ca.crt of secret {ca}: renew the database's \
+                         certificate or correct that CA; --insecure-skip-db-tls-verify \
+                         encrypts without checking it)"
+                    )
+                }
+                _ => String::new(),
+            };
             return Err(Error::LoginError(format!(
-                "{}: the {} credential could not be checked: {}",
+                "{}: the {} credential could not be checked: {}{advice}",
                 self.what(),
                 a.credential.as_str(),
                 a.detail
@@ -277,6 +295,7 @@ pub fn report(
         protocol: protocol.to_string(),
         via,
         tls: tls_name(tls).to_string(),
+        ca_secret: None,
         attempts: Vec::new(),
         notes: Vec::new(),
         typed: String::new(),
@@ -389,6 +408,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.exit_code(), 7);
         assert_eq!(unsupported(find("cassandra").unwrap()).exit_code(), 9);
+    }
+
+    #[test]
+    fn a_certificate_the_ca_refuses_names_the_ca_secret_and_what_to_do() {
+        let mut r = with(vec![(Role::Current, LoginResult::Error)]);
+        r.attempts[0].detail =
+            "TLS handshake failed: the server's certificate expired 2 days ago".into();
+        let plain = r.verdict().unwrap_err().to_string();
+        assert!(
+            !plain.contains("checked against"),
+            "no CA, no advice: {plain}"
+        );
+        r.ca_secret = Some("pg-demo-client-cert".into());
+        let e = r.verdict().unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let said = e.to_string();
+        assert!(
+            said.contains(
+                "expired 2 days ago (checked against ca.crt of secret pg-demo-client-cert: renew"
+            ),
+            "{said}"
+        );
+        assert!(said.contains("--insecure-skip-db-tls-verify"), "{said}");
+        r.attempts[0].detail = "the server does not support TLS".into();
+        assert!(!r
+            .verdict()
+            .unwrap_err()
+            .to_string()
+            .contains("checked against"));
     }
 
     #[test]

@@ -108,15 +108,20 @@ pub async fn run(
     // TLS: required and verified for KubeDB's spec.tls and with --require-tls, unless told
     // not to verify.
     let mode = tls_mode(item.spec.tls.is_some() || plan.require_tls, plan.insecure);
-    let ca_pem = match mode {
+    let (ca_secret, ca_pem) = match mode {
         Tls::Require => {
             let (c, ca) = trusted_ca(&secrets, ns, plan, &item).await?;
+            let why = if item.spec.tls.is_some() {
+                "spec.tls"
+            } else {
+                "--require-tls"
+            };
             log.say(SAY_WHERE, || {
-                format!("TLS required (spec.tls): trusting ca.crt of secret {c}")
+                format!("TLS required ({why}): trusting ca.crt of secret {c}")
             });
-            Some(ca)
+            (Some(c), Some(ca))
         }
-        _ => None,
+        _ => (None, None),
     };
 
     let (endpoint, server_name) = match &plan.address {
@@ -146,6 +151,7 @@ pub async fn run(
 
     let mut rep = report(ns, engine, name, protocol, endpoint.via(), mode);
     rep.typed = plan.target.to_string();
+    rep.ca_secret = ca_secret;
     if let Some(n) = note {
         rep.notes
             .push(format!("only the current credential was checked: {n}"));

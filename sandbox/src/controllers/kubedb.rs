@@ -808,7 +808,7 @@ fn real_db_change(
     old: &BTreeMap<String, String>,
     new: &BTreeMap<String, String>,
 ) -> Result<(), ApiError> {
-    let Some((engine, host, port)) = crate::realdb::binding(db) else {
+    let Some(server) = crate::realdb::binding(db) else {
         return Ok(());
     };
     if shared.faults.skips_real_db_change(ns, db_name) {
@@ -821,7 +821,7 @@ fn real_db_change(
     if o == n {
         return Ok(());
     }
-    crate::realdb::change_password(engine, &host, port, user, o, n).map_err(|e| {
+    crate::realdb::change_password(&server, user, o, n).map_err(|e| {
         ApiError::internal(format!(
             "failed to update the password on the database server: {e}"
         ))
