@@ -28,6 +28,7 @@ pub mod elasticsearch;
 pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
+pub mod recording;
 pub mod redis;
 pub mod scram;
 pub mod tds;

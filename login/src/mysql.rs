@@ -411,4 +411,32 @@ mod tests {
         assert_eq!((e.code, e.sqlstate.as_str()), (1045, "28000"));
         assert!(e.message.starts_with("Access denied"));
     }
+
+    /// MariaDB 10.11's own answers, recorded by login/tests/record.rs.
+    #[tokio::test]
+    async fn the_live_servers_recorded_logins_replay_to_the_same_verdicts() {
+        use crate::recording::{assert_replays, recorded};
+        use crate::LoginResult as R;
+        let pw = "Md-Record-5k2w";
+        let denied = || R::Rejected {
+            code: "1045".into(),
+        };
+        assert_replays(
+            crate::Protocol::Mysql,
+            &[
+                (recorded!("mariadb-accepted"), "root", pw, R::Accepted),
+                (
+                    recorded!("mariadb-wrong-password"),
+                    "root",
+                    "not-it",
+                    denied(),
+                ),
+                (recorded!("mariadb-unknown-user"), "nobody", pw, denied()),
+                // NB: require_secure_transport: MariaDB answers a login without TLS with
+                // the same 1045 as a wrong password.
+                (recorded!("mariadb-tls-required"), "root", pw, denied()),
+            ],
+        )
+        .await;
+    }
 }

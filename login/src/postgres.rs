@@ -341,4 +341,39 @@ mod tests {
         assert!(text.contains("user\0alice\0database\0app\0"));
         assert!(!text.contains("pw"));
     }
+
+    /// PostgreSQL 15's own answers, recorded by login/tests/record.rs.
+    #[tokio::test]
+    async fn the_live_servers_recorded_logins_replay_to_the_same_verdicts() {
+        use crate::recording::{assert_replays, recorded};
+        use crate::LoginResult as R;
+        let pw = "Pg-Record-3v8q";
+        let rejected = |c: &str| R::Rejected { code: c.into() };
+        assert_replays(
+            crate::Protocol::Postgres,
+            &[
+                (recorded!("postgres-accepted"), "postgres", pw, R::Accepted),
+                (
+                    recorded!("postgres-wrong-password"),
+                    "postgres",
+                    "not-it",
+                    rejected("28P01"),
+                ),
+                (
+                    recorded!("postgres-unknown-user"),
+                    "nobody",
+                    pw,
+                    rejected("28P01"),
+                ),
+                // NB: hostssl lines only; the refusal is pg_hba's, before any password.
+                (
+                    recorded!("postgres-tls-required"),
+                    "postgres",
+                    pw,
+                    rejected("28000"),
+                ),
+            ],
+        )
+        .await;
+    }
 }

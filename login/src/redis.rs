@@ -143,4 +143,31 @@ mod tests {
         );
         assert!(verdict(b"HTTP/1.1 400 Bad Request").is_err());
     }
+
+    /// Redis 7's own answers, recorded by login/tests/record.rs.
+    #[tokio::test]
+    async fn the_live_servers_recorded_logins_replay_to_the_same_verdicts() {
+        use crate::recording::{assert_replays, recorded};
+        let pw = "Rd-Record-7j4m";
+        let wrongpass = || LoginResult::Rejected {
+            code: "WRONGPASS".into(),
+        };
+        assert_replays(
+            crate::Protocol::Redis,
+            &[
+                (recorded!("redis-accepted"), "", pw, LoginResult::Accepted),
+                (recorded!("redis-wrong-password"), "", "not-it", wrongpass()),
+                (recorded!("redis-unknown-user"), "nobody", pw, wrongpass()),
+                // NB: the TLS port closes a connection whose first bytes are no
+                // ClientHello, without a word.
+                (
+                    recorded!("redis-tls-required"),
+                    "",
+                    pw,
+                    LoginResult::Unreachable,
+                ),
+            ],
+        )
+        .await;
+    }
 }

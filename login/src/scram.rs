@@ -116,9 +116,20 @@ pub fn escape_username(u: &str) -> String {
     u.replace('=', "=3D").replace(',', "=2C")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The nonce a replayed exchange was recorded with ([`crate::recording`]).
+    pub(crate) static FIXED_NONCE: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// A fresh client nonce: 18 random bytes from the OS, base64 (printable, no commas).
 pub fn nonce() -> String {
     use rand::TryRng;
+    #[cfg(test)]
+    if let Some(n) = FIXED_NONCE.with(|n| n.borrow().clone()) {
+        return n;
+    }
     let mut b = [0u8; 18];
     // NB: if the OS cannot give randomness there is no safe nonce; a fixed fallback would
     // make the exchange replayable, so panic (it does not happen on supported systems).
