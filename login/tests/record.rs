@@ -15,7 +15,7 @@ use std::time::Duration;
 use rotate_login::recording::{Recording, Side};
 use rotate_login::{login_tcp, LoginRequest, Protocol, Tls};
 use rotate_sandbox::realdb::Server;
-use rotate_sandbox::tls::{TestCa, Validity};
+use rotate_sandbox::tls::{Issued, TestCa, Validity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -100,47 +100,66 @@ async fn record(p: Protocol, server: &Server, name: &str, user: &str, password: 
     );
 }
 
-fn tls_certificate() -> rotate_sandbox::tls::Issued {
-    TestCa::new("record-ca")
+/// The four exchanges of one engine: `plain` and `tls` start its server without TLS and
+/// with TLS only; `user` is its administrator, `engine` the files' prefix.
+async fn record_engine(
+    p: Protocol,
+    engine: &str,
+    user: &str,
+    password: &str,
+    plain: fn(&str) -> std::io::Result<Server>,
+    tls: fn(&str, &Issued) -> std::io::Result<Server>,
+) {
+    let s = plain(password).expect("the server starts");
+    let name = |case: &str| format!("{engine}-{case}");
+    record(p, &s, &name("accepted"), user, password).await;
+    record(p, &s, &name("wrong-password"), user, "not-it").await;
+    record(p, &s, &name("unknown-user"), "nobody", password).await;
+    let certificate = TestCa::new("record-ca")
         .unwrap()
         .issue(&["127.0.0.1"], Validity::Current)
-        .unwrap()
+        .unwrap();
+    let t = tls(password, &certificate).expect("the TLS server starts");
+    record(p, &t, &name("tls-required"), user, password).await;
 }
 
 #[tokio::test]
 async fn postgres_logins_are_recorded() {
-    let pw = "Pg-Record-3v8q";
-    let s = Server::postgres(pw).expect("postgres starts");
-    let pg = Protocol::Postgres;
-    record(pg, &s, "postgres-accepted", "postgres", pw).await;
-    record(pg, &s, "postgres-wrong-password", "postgres", "not-it").await;
-    record(pg, &s, "postgres-unknown-user", "nobody", pw).await;
-    let t = Server::postgres_tls(pw, &tls_certificate()).expect("postgres starts");
-    record(pg, &t, "postgres-tls-required", "postgres", pw).await;
+    record_engine(
+        Protocol::Postgres,
+        "postgres",
+        "postgres",
+        "Pg-Record-3v8q",
+        Server::postgres,
+        Server::postgres_tls,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn mariadb_logins_are_recorded() {
-    let pw = "Md-Record-5k2w";
-    let s = Server::mariadb(pw).expect("mariadb starts");
-    let my = Protocol::Mysql;
-    record(my, &s, "mariadb-accepted", "root", pw).await;
-    record(my, &s, "mariadb-wrong-password", "root", "not-it").await;
-    record(my, &s, "mariadb-unknown-user", "nobody", pw).await;
-    let t = Server::mariadb_tls(pw, &tls_certificate()).expect("mariadb starts");
-    record(my, &t, "mariadb-tls-required", "root", pw).await;
+    record_engine(
+        Protocol::Mysql,
+        "mariadb",
+        "root",
+        "Md-Record-5k2w",
+        Server::mariadb,
+        Server::mariadb_tls,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn redis_logins_are_recorded() {
-    let pw = "Rd-Record-7j4m";
-    let s = Server::redis(pw).expect("redis starts");
-    let rd = Protocol::Redis;
-    record(rd, &s, "redis-accepted", "", pw).await;
-    record(rd, &s, "redis-wrong-password", "", "not-it").await;
-    record(rd, &s, "redis-unknown-user", "nobody", pw).await;
-    let t = Server::redis_tls(pw, &tls_certificate()).expect("redis starts");
-    record(rd, &t, "redis-tls-required", "", pw).await;
+    record_engine(
+        Protocol::Redis,
+        "redis",
+        "",
+        "Rd-Record-7j4m",
+        Server::redis,
+        Server::redis_tls,
+    )
+    .await;
 }
 
 #[test]
